@@ -1,0 +1,450 @@
+// Package config loads, validates and generates Sluice's YAML configuration.
+// Key names and shapes follow Synapse's wherever Synapse has the setting, so
+// an operator's knowledge and most of a Synapse config file carry over.
+// Loading is strict: an unknown key, a wrong type or a bad value is an error
+// naming the key and its line.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-im/sluice/internal/yamlstrict"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	ServerName                            string     `yaml:"server_name"`
+	PublicBaseURL                         string     `yaml:"public_baseurl"`
+	Listeners                             []Listener `yaml:"listeners"`
+	Database                              Database   `yaml:"database"`
+	SigningKeyPath                        string     `yaml:"signing_key_path"`
+	MediaStorePath                        string     `yaml:"media_store_path"`
+	RegistrationSharedSecret              string     `yaml:"registration_shared_secret"`
+	RegistrationSharedSecretPath          string     `yaml:"registration_shared_secret_path"`
+	EnableRegistration                    bool       `yaml:"enable_registration"`
+	EnableRegistrationWithoutVerification bool       `yaml:"enable_registration_without_verification"`
+	BcryptRounds                          int        `yaml:"bcrypt_rounds"`
+	EnableMetrics                         bool       `yaml:"enable_metrics"`
+	Modules                               []Module   `yaml:"modules"`
+
+	// Path is the file the configuration was read from ("" if built in code).
+	Path string `yaml:"-"`
+}
+
+// Listener is one entry of `listeners:`.
+type Listener struct {
+	Port          int        `yaml:"port"`
+	BindAddresses []string   `yaml:"bind_addresses"`
+	Type          string     `yaml:"type"`
+	TLS           bool       `yaml:"tls"`
+	XForwarded    bool       `yaml:"x_forwarded"`
+	Resources     []Resource `yaml:"resources"`
+}
+
+// Resource is one entry of a listener's `resources:`.
+type Resource struct {
+	Names    []string `yaml:"names"`
+	Compress bool     `yaml:"compress"`
+}
+
+// Database is `database:`.
+type Database struct {
+	Name string       `yaml:"name"`
+	Args DatabaseArgs `yaml:"args"`
+}
+
+// DatabaseArgs are `database.args`: `database` for sqlite3; for postgres
+// either `dsn` or Synapse's psycopg2 keys.
+type DatabaseArgs struct {
+	Database string `yaml:"database"` // sqlite3: file path; postgres: database name
+	DSN      string `yaml:"dsn"`
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	DBName   string `yaml:"dbname"`
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	SSLMode  string `yaml:"sslmode"`
+	CPMin    int    `yaml:"cp_min"`
+	CPMax    int    `yaml:"cp_max"`
+}
+
+// Module is one entry of `modules:`. Timeout and OnError go beyond Synapse.
+type Module struct {
+	Module  string    `yaml:"module"`
+	Config  yaml.Node `yaml:"config"`
+	Timeout Duration  `yaml:"timeout"`
+	OnError string    `yaml:"on_error"`
+
+	Line int `yaml:"-"` // line of the entry in the file
+}
+
+// Duration is a Synapse-style duration: an integer of milliseconds or a
+// string with a unit ("500ms", "5s", "10m", "1h", "2d", "1w", "1y").
+type Duration time.Duration
+
+// UnmarshalYAML accepts both forms.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yamlstrict.Error{Line: n.Line, Msg: "expected a duration such as 5s or 500ms"}
+	}
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return &yamlstrict.Error{Line: n.Line, Msg: err.Error()}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses a Synapse-style duration.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms < 0 {
+			return 0, fmt.Errorf("duration %q is negative", s)
+		}
+		return time.Duration(ms) * time.Millisecond, nil
+	}
+	units := []struct {
+		suffix string
+		d      time.Duration
+	}{{"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour},
+		{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}, {"y", 365 * 24 * time.Hour}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(num, 64)
+			if err != nil || f < 0 {
+				break
+			}
+			return time.Duration(f * float64(u.d)), nil
+		}
+	}
+	return 0, fmt.Errorf("invalid duration %q (use e.g. 500ms, 5s, 10m, 1h, 2d or an integer of milliseconds)", s)
+}
+
+// Error is a configuration problem, with the file and line it is on.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, "%s: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads and validates a configuration file. Relative paths in it are
+// resolved against the directory of the file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse parses and validates configuration text; path is used for messages
+// and to resolve relative paths ("" means the working directory).
+func Parse(data []byte, path string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{File: path, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	c := &Config{Path: path}
+	if root.Kind == 0 {
+		return nil, &Error{File: path, Msg: "the file is empty"}
+	}
+	if err := yamlstrict.Decode(&root, c, ""); err != nil {
+		var ye *yamlstrict.Error
+		if errors.As(err, &ye) {
+			return nil, &Error{File: path, Line: ye.Line, Key: ye.Path, Msg: ye.Msg}
+		}
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	c.recordModuleLines(&root)
+	if err := c.validate(&root); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) recordModuleLines(root *yaml.Node) {
+	n := mapValue(docRoot(root), "modules")
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return
+	}
+	for i, e := range n.Content {
+		if i < len(c.Modules) {
+			c.Modules[i].Line = e.Line
+		}
+	}
+}
+
+// Resolve makes a path from the configuration absolute, relative to the
+// configuration file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	base := "."
+	if c.Path != "" {
+		base = filepath.Dir(c.Path)
+	}
+	abs, err := filepath.Abs(filepath.Join(base, p))
+	if err != nil {
+		return filepath.Join(base, p)
+	}
+	return abs
+}
+
+// Known resource names: Synapse's; the ones Sluice serves are marked.
+var resourceNames = map[string]bool{
+	"client": true, "federation": true, "keys": true, "metrics": true, "health": true,
+	"media": false, "openid": false, "replication": false, "static": false, "consent": false,
+}
+
+// ServedResource reports whether Sluice serves a resource name (the others
+// are accepted for Synapse compatibility and ignored with a warning).
+func ServedResource(name string) bool { return resourceNames[name] }
+
+func (c *Config) validate(root *yaml.Node) error {
+	doc := docRoot(root)
+	fail := func(key, msg string, args ...any) error {
+		return &Error{File: c.Path, Line: lineOf(doc, key), Key: key, Msg: fmt.Sprintf(msg, args...)}
+	}
+	if c.ServerName == "" {
+		return fail("server_name", "is required (the domain part of your users' IDs, e.g. example.org)")
+	}
+	if err := validServerName(c.ServerName); err != nil {
+		return fail("server_name", "%v", err)
+	}
+	if c.PublicBaseURL != "" {
+		u, err := url.Parse(c.PublicBaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fail("public_baseurl", "must be an http:// or https:// URL, got %q", c.PublicBaseURL)
+		}
+		if !strings.HasSuffix(c.PublicBaseURL, "/") {
+			c.PublicBaseURL += "/"
+		}
+	}
+	if len(c.Listeners) == 0 {
+		c.Listeners = []Listener{{Port: 8008, BindAddresses: []string{"127.0.0.1"}, Type: "http",
+			Resources: []Resource{{Names: []string{"client", "federation"}}}}}
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		key := fmt.Sprintf("listeners[%d]", i)
+		if l.Port < 0 || l.Port > 65535 {
+			return fail(key+".port", "must be between 0 and 65535, got %d", l.Port)
+		}
+		if l.Type == "" {
+			return fail(key, "type is required (http or metrics)")
+		}
+		if l.Type != "http" && l.Type != "metrics" {
+			return fail(key+".type", "must be http or metrics, got %q", l.Type)
+		}
+		if l.TLS {
+			return fail(key+".tls", "TLS listeners are not supported; put a reverse proxy in front of Sluice")
+		}
+		if len(l.BindAddresses) == 0 {
+			// Synapse's default: every address, IPv6 and IPv4.
+			l.BindAddresses = []string{"::", "0.0.0.0"}
+		}
+		for j, a := range l.BindAddresses {
+			if net.ParseIP(a) == nil {
+				return fail(fmt.Sprintf("%s.bind_addresses[%d]", key, j), "%q is not an IP address", a)
+			}
+		}
+		for j, r := range l.Resources {
+			for k, name := range r.Names {
+				if _, ok := resourceNames[name]; !ok {
+					return fail(fmt.Sprintf("%s.resources[%d].names[%d]", key, j, k), "unknown resource %q", name)
+				}
+			}
+		}
+	}
+	switch c.Database.Name {
+	case "":
+		c.Database.Name = "sqlite3"
+	case "sqlite3":
+	case "postgres", "psycopg2":
+		c.Database.Name = "postgres"
+	default:
+		return fail("database.name", "must be sqlite3 or postgres (psycopg2 is accepted as an alias), got %q", c.Database.Name)
+	}
+	if c.Database.Name == "sqlite3" {
+		if c.Database.Args.Database == "" {
+			c.Database.Args.Database = "homeserver.db"
+		}
+		c.Database.Args.Database = c.Resolve(c.Database.Args.Database)
+	} else if c.Database.Args.CPMax < 0 || c.Database.Args.CPMin < 0 {
+		return fail("database.args", "cp_min and cp_max must not be negative")
+	}
+	if c.SigningKeyPath == "" {
+		c.SigningKeyPath = c.ServerName + ".signing.key"
+	}
+	c.SigningKeyPath = c.Resolve(c.SigningKeyPath)
+	if c.MediaStorePath == "" {
+		c.MediaStorePath = "media_store"
+	}
+	c.MediaStorePath = c.Resolve(c.MediaStorePath)
+	if c.RegistrationSharedSecret != "" && c.RegistrationSharedSecretPath != "" {
+		return fail("registration_shared_secret_path", "cannot be set together with registration_shared_secret")
+	}
+	if c.RegistrationSharedSecretPath != "" {
+		p := c.Resolve(c.RegistrationSharedSecretPath)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fail("registration_shared_secret_path", "cannot read the secret: %v", err)
+		}
+		c.RegistrationSharedSecret = strings.TrimSpace(string(b))
+	}
+	if c.EnableRegistration && !c.EnableRegistrationWithoutVerification {
+		// Synapse refuses open registration without verification too: it is
+		// a known vector for spam.
+		return fail("enable_registration", "open registration without any verification is a known vector for spam and abuse; "+
+			"set enable_registration_without_verification: true as well if you really want it")
+	}
+	if c.BcryptRounds == 0 {
+		c.BcryptRounds = 12
+	}
+	if c.BcryptRounds < 4 || c.BcryptRounds > 31 {
+		return fail("bcrypt_rounds", "must be between 4 and 31, got %d", c.BcryptRounds)
+	}
+	for i, m := range c.Modules {
+		key := fmt.Sprintf("modules[%d]", i)
+		if strings.TrimSpace(m.Module) == "" {
+			return fail(key+".module", "is required: the name of the module")
+		}
+		switch m.OnError {
+		case "", "allow", "deny":
+		default:
+			return fail(key+".on_error", "must be allow or deny, got %q", m.OnError)
+		}
+		if m.Timeout < 0 {
+			return fail(key+".timeout", "must not be negative")
+		}
+	}
+	return nil
+}
+
+// validServerName checks the spec's server name grammar: a DNS name, an
+// IPv4 literal or a bracketed IPv6 literal, with an optional port.
+func validServerName(s string) error {
+	host, port := s, ""
+	if strings.HasPrefix(s, "[") {
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return fmt.Errorf("%q: unterminated IPv6 literal", s)
+		}
+		host, port = s[1:end], strings.TrimPrefix(s[end+1:], ":")
+		if s[end+1:] != "" && !strings.HasPrefix(s[end+1:], ":") {
+			return fmt.Errorf("%q: unexpected text after the IPv6 literal", s)
+		}
+		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
+			return fmt.Errorf("%q: not a valid IPv6 literal", s)
+		}
+	} else if i := strings.LastIndex(s, ":"); i >= 0 {
+		host, port = s[:i], s[i+1:]
+	}
+	if port != "" || strings.HasSuffix(s, ":") {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || len(port) > 5 {
+			return fmt.Errorf("%q: invalid port", s)
+		}
+	}
+	if host == "" {
+		return fmt.Errorf("%q: empty host", s)
+	}
+	if !strings.HasPrefix(s, "[") {
+		for _, r := range host {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+				return fmt.Errorf("%q: invalid character %q in the host name", s, r)
+			}
+		}
+	}
+	if len(s) > 255 {
+		return fmt.Errorf("server name longer than 255 characters")
+	}
+	return nil
+}
+
+func docRoot(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		return n.Content[0]
+	}
+	return n
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// lineOf finds the line of a dotted key path such as listeners[0].port,
+// falling back to the nearest ancestor that is present in the file.
+func lineOf(root *yaml.Node, path string) int {
+	line := 0
+	n := root
+	for _, part := range strings.Split(path, ".") {
+		name, rest, _ := strings.Cut(part, "[")
+		if name != "" {
+			if n == nil || n.Kind != yaml.MappingNode {
+				return line
+			}
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == name {
+					line = n.Content[i].Line
+					n = n.Content[i+1]
+					found = true
+					break
+				}
+			}
+			if !found {
+				return line
+			}
+		}
+		for rest != "" {
+			idxStr, after, _ := strings.Cut(rest, "]")
+			idx, _ := strconv.Atoi(idxStr)
+			if n == nil || n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+			rest = strings.TrimPrefix(after, "[")
+		}
+	}
+	return line
+}

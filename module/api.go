@@ -1,0 +1,188 @@
+package module
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+)
+
+// Host is the server side of the API. Sluice implements it; a module's own
+// tests may implement it to drive the module without a server.
+type Host interface {
+	ServerName() string
+	PublicBaseURL() string
+	Logger(module string) *slog.Logger
+	RegisterSpamCheckerCallbacks(module string, cb SpamCheckerCallbacks) error
+	RegisterAccountValidityCallbacks(module string, cb AccountValidityCallbacks) error
+	RegisterWebResource(module, path string, h http.Handler) error
+	GetUserByRequest(r *http.Request, allowExpired bool) (Requester, error)
+	GetUserInfo(ctx context.Context, userID string) (UserInfo, error)
+	CheckUserExists(ctx context.Context, userID string) (string, error)
+	RegisterUser(ctx context.Context, localpart string, opts RegisterUserOptions) (string, error)
+}
+
+// API is what a module gets to talk to the server: Synapse's ModuleApi.
+type API struct {
+	module string
+	host   Host
+}
+
+// NewAPI binds a Host to a module name. Sluice calls it once per module.
+func NewAPI(module string, h Host) *API { return &API{module: module, host: h} }
+
+// ModuleName is the `module:` name this API was given to.
+func (a *API) ModuleName() string { return a.module }
+
+// ServerName is the local server name (server_name).
+func (a *API) ServerName() string { return a.host.ServerName() }
+
+// PublicBaseURL is the configured public_baseurl, ending in "/".
+func (a *API) PublicBaseURL() string { return a.host.PublicBaseURL() }
+
+// Logger is a logger scoped to this module.
+func (a *API) Logger() *slog.Logger { return a.host.Logger(a.module) }
+
+// IsMine reports whether a user ID, room alias or other server-scoped ID
+// belongs to this server.
+func (a *API) IsMine(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if id[i] == ':' {
+			return id[i+1:] == a.host.ServerName()
+		}
+	}
+	return false
+}
+
+// GetQualifiedUserID turns a localpart into a full user ID; an argument
+// that already starts with "@" is returned as is.
+func (a *API) GetQualifiedUserID(localpart string) string {
+	if len(localpart) > 0 && localpart[0] == '@' {
+		return localpart
+	}
+	return "@" + localpart + ":" + a.host.ServerName()
+}
+
+// RegisterSpamCheckerCallbacks adds spam checker callbacks. Only during New.
+func (a *API) RegisterSpamCheckerCallbacks(cb SpamCheckerCallbacks) error {
+	return a.host.RegisterSpamCheckerCallbacks(a.module, cb)
+}
+
+// RegisterAccountValidityCallbacks adds account validity callbacks. Only during New.
+func (a *API) RegisterAccountValidityCallbacks(cb AccountValidityCallbacks) error {
+	return a.host.RegisterAccountValidityCallbacks(a.module, cb)
+}
+
+// RegisterWebResource serves h at path (an absolute path, and everything
+// under it) on every HTTP listener. Only during New. The first module to
+// register a path wins; later ones get an error (and a warning is logged).
+// Paths under /_matrix/client, /_matrix/federation, /_matrix/key,
+// /_matrix/media and /_synapse/admin are refused. Use
+// /_synapse/client/<module>/... as Synapse recommends.
+func (a *API) RegisterWebResource(path string, h http.Handler) error {
+	return a.host.RegisterWebResource(a.module, path, h)
+}
+
+// GetUserByRequest authenticates a request to a web resource by its access
+// token, as the client API does, including the is_user_expired check. The
+// error is an *Error to hand to RespondError.
+func (a *API) GetUserByRequest(r *http.Request) (Requester, error) {
+	return a.host.GetUserByRequest(r, false)
+}
+
+// GetUserByRequestAllowExpired is GetUserByRequest without the expiry check
+// (Synapse's allow_expired=True).
+func (a *API) GetUserByRequestAllowExpired(r *http.Request) (Requester, error) {
+	return a.host.GetUserByRequest(r, true)
+}
+
+// GetUserInfo returns what the server knows of a local user, or ErrNotFound.
+func (a *API) GetUserInfo(ctx context.Context, userID string) (UserInfo, error) {
+	return a.host.GetUserInfo(ctx, userID)
+}
+
+// IsUserAdmin reports whether a local user is a server admin (false for
+// unknown users).
+func (a *API) IsUserAdmin(ctx context.Context, userID string) (bool, error) {
+	info, err := a.host.GetUserInfo(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return info.IsAdmin, err
+}
+
+// CheckUserExists looks a user ID up case-insensitively and returns its
+// canonical form, or "" when there is no such user.
+func (a *API) CheckUserExists(ctx context.Context, userID string) (string, error) {
+	return a.host.CheckUserExists(ctx, userID)
+}
+
+// RegisterUser creates a local account (through check_registration_for_spam
+// and on_user_registration, as every registration path) and returns its user
+// ID.
+func (a *API) RegisterUser(ctx context.Context, localpart string, opts RegisterUserOptions) (string, error) {
+	return a.host.RegisterUser(ctx, localpart, opts)
+}
+
+// RegisterUserOptions are the optional parts of API.RegisterUser.
+type RegisterUserOptions struct {
+	Password    string // "" for an account without a password
+	DisplayName string
+	Admin       bool
+}
+
+// Requester is an authenticated user making a request.
+type Requester struct {
+	UserID       string
+	DeviceID     string
+	IsGuest      bool
+	ShadowBanned bool
+}
+
+// UserInfo is what the server knows of a local account (Synapse's UserInfo).
+type UserInfo struct {
+	UserID         string
+	IsAdmin        bool
+	IsDeactivated  bool
+	IsGuest        bool
+	IsShadowBanned bool
+	UserType       string // "" for a regular user
+	CreationTS     int64  // milliseconds since the epoch
+}
+
+// ErrNotFound is returned by lookups of things that do not exist.
+var ErrNotFound = errors.New("module: not found")
+
+// Error is a Matrix error for a client: an HTTP status, an errcode and a
+// message, with optional extra JSON fields (Synapse's SynapseError).
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Extra   map[string]any
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// RespondJSON writes v as a JSON response with the given status.
+func RespondJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// RespondError writes err as a Matrix error response. An *Error keeps its
+// status, code and fields; anything else is a 500 M_UNKNOWN that does not
+// reveal the error's text.
+func RespondError(w http.ResponseWriter, err error) {
+	var me *Error
+	if !errors.As(err, &me) {
+		me = &Error{Status: http.StatusInternalServerError, Code: CodeUnknown, Message: "Internal server error"}
+	}
+	body := map[string]any{"errcode": me.Code, "error": me.Message}
+	for k, v := range me.Extra {
+		body[k] = v
+	}
+	RespondJSON(w, me.Status, body)
+}
