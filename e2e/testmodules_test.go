@@ -1,0 +1,256 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/sluice-im/sluice/module"
+)
+
+// test.Scripted is a module whose every callback does what its config
+// says, so that tests can drive each return form through the real server:
+//
+//	allow | deny[:CODE] | denywith | denymsg | shadow_ban | expired |
+//	not_expired | unknown | ok | error | panic | hang | invalid
+//
+// It records each call under its config's id so tests can see the chain.
+type scriptedConfig struct {
+	ID                       string `yaml:"id"`
+	CheckRegistrationForSpam string `yaml:"check_registration_for_spam"`
+	CheckLoginForSpam        string `yaml:"check_login_for_spam"`
+	UserMayCreateRoom        string `yaml:"user_may_create_room"`
+	IsUserExpired            string `yaml:"is_user_expired"`
+	OnUserRegistration       string `yaml:"on_user_registration"`
+	OnUserLogin              string `yaml:"on_user_login"`
+	WebResource              string `yaml:"web_resource"`
+	FailNew                  bool   `yaml:"fail_new"`
+}
+
+// modCall is one recorded callback invocation.
+type modCall struct {
+	Module   string
+	Callback string
+	Args     []any
+}
+
+var (
+	modCallsMu sync.Mutex
+	modCalls   []modCall
+	// modHangRelease unblocks "hang" callbacks at the end of the run.
+	modHangRelease = make(chan struct{})
+)
+
+func modRecord(id, callback string, args ...any) {
+	modCallsMu.Lock()
+	defer modCallsMu.Unlock()
+	modCalls = append(modCalls, modCall{Module: id, Callback: callback, Args: args})
+}
+
+// modCallsOf returns the recorded calls of the given module ids (all when none).
+func modCallsOf(ids ...string) []modCall {
+	modCallsMu.Lock()
+	defer modCallsMu.Unlock()
+	var out []modCall
+	for _, c := range modCalls {
+		if len(ids) == 0 {
+			out = append(out, c)
+			continue
+		}
+		for _, id := range ids {
+			if c.Module == id {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func init() {
+	module.Register("test.Scripted", module.Factory{
+		ParseConfig: func(raw module.RawConfig) (any, error) {
+			var c scriptedConfig
+			if err := raw.Decode(&c); err != nil {
+				return nil, err
+			}
+			if c.ID == "" {
+				return nil, &module.ConfigError{Path: []string{"id"}, Msg: "is required"}
+			}
+			return c, nil
+		},
+		New: newScripted,
+	})
+	// test.LateRegistrar keeps its API and tries to register from a web
+	// request, after start-up.
+	module.Register("test.LateRegistrar", module.Factory{New: func(_ any, api *module.API) (any, error) {
+		return nil, api.RegisterWebResource("/_synapse/client/late", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			err := api.RegisterSpamCheckerCallbacks(module.SpamCheckerCallbacks{})
+			werr := api.RegisterWebResource("/_synapse/client/later", http.NotFoundHandler())
+			module.RespondJSON(w, 200, map[string]any{"callbacks_error": fmt.Sprint(err), "resource_error": fmt.Sprint(werr)})
+		}))
+	}})
+	// test.Reserved tries to serve a path under /_matrix/client.
+	module.Register("test.Reserved", module.Factory{New: func(_ any, api *module.API) (any, error) {
+		return nil, api.RegisterWebResource("/_matrix/client/v3/mine", http.NotFoundHandler())
+	}})
+	// test.PanicNew panics in New.
+	module.Register("test.PanicNew", module.Factory{New: func(any, *module.API) (any, error) { panic("boom in New") }})
+}
+
+type scripted struct {
+	cfg scriptedConfig
+	api *module.API
+}
+
+func newScripted(config any, api *module.API) (any, error) {
+	c := config.(scriptedConfig)
+	if c.FailNew {
+		return nil, errors.New("scripted: refusing to start")
+	}
+	s := &scripted{cfg: c, api: api}
+	var spam module.SpamCheckerCallbacks
+	if c.CheckRegistrationForSpam != "" {
+		spam.CheckRegistrationForSpam = s.checkRegistration
+	}
+	if c.CheckLoginForSpam != "" {
+		spam.CheckLoginForSpam = s.checkLogin
+	}
+	if c.UserMayCreateRoom != "" {
+		spam.UserMayCreateRoom = s.userMayCreateRoom
+	}
+	if err := api.RegisterSpamCheckerCallbacks(spam); err != nil {
+		return nil, err
+	}
+	var av module.AccountValidityCallbacks
+	if c.IsUserExpired != "" {
+		av.IsUserExpired = s.isUserExpired
+	}
+	if c.OnUserRegistration != "" {
+		av.OnUserRegistration = s.onUserRegistration
+	}
+	if c.OnUserLogin != "" {
+		av.OnUserLogin = s.onUserLogin
+	}
+	if err := api.RegisterAccountValidityCallbacks(av); err != nil {
+		return nil, err
+	}
+	if c.WebResource != "" {
+		if err := api.RegisterWebResource(c.WebResource, http.HandlerFunc(s.serve)); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// serve answers {"module": id, "user_id": ...}; ?auth=1 authenticates the
+// request through the module API; ?panic=1 panics.
+func (s *scripted) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("panic") == "1" {
+		panic("scripted web resource panic: secret-internal-detail")
+	}
+	out := map[string]any{"module": s.cfg.ID}
+	if r.URL.Query().Get("auth") == "1" {
+		req, err := s.api.GetUserByRequest(r)
+		if err != nil {
+			module.RespondError(w, err)
+			return
+		}
+		out["user_id"] = req.UserID
+	}
+	module.RespondJSON(w, http.StatusOK, out)
+}
+
+// fail performs the failure forms shared by every callback.
+func (s *scripted) fail(ctx context.Context, behaviour string) (handled bool, err error) {
+	switch behaviour {
+	case "error":
+		return true, errors.New("scripted failure")
+	case "panic":
+		panic("scripted panic")
+	case "hang":
+		// Ignores its context on purpose: a badly written module.
+		<-modHangRelease
+		return true, errors.New("released")
+	}
+	return false, nil
+}
+
+func decision(behaviour string) (module.Decision, bool) {
+	switch {
+	case behaviour == "allow":
+		return module.Allow, true
+	case behaviour == "deny":
+		return module.Deny(""), true
+	case len(behaviour) > 5 && behaviour[:5] == "deny:":
+		return module.Deny(behaviour[5:]), true
+	case behaviour == "denywith":
+		return module.DenyWith("M_LIMIT_EXCEEDED", map[string]any{"retry_after_ms": 1234, "error": "module says slow down"}), true
+	case behaviour == "denymsg":
+		return module.DenyMessage("module message"), true
+	}
+	return module.Decision{}, false
+}
+
+func (s *scripted) checkRegistration(ctx context.Context, r module.RegistrationCheck) (module.RegistrationBehaviour, error) {
+	modRecord(s.cfg.ID, "check_registration_for_spam", r.Username, r.RequestInfo)
+	if h, err := s.fail(ctx, s.cfg.CheckRegistrationForSpam); h {
+		return 0, err
+	}
+	switch s.cfg.CheckRegistrationForSpam {
+	case "allow":
+		return module.RegistrationAllow, nil
+	case "shadow_ban":
+		return module.RegistrationShadowBan, nil
+	case "deny":
+		return module.RegistrationDeny, nil
+	}
+	return module.RegistrationBehaviour(42), nil // "invalid"
+}
+
+func (s *scripted) checkLogin(ctx context.Context, l module.LoginCheck) (module.Decision, error) {
+	modRecord(s.cfg.ID, "check_login_for_spam", l.UserID, l.DeviceID, l.InitialDisplayName, l.RequestInfo)
+	if h, err := s.fail(ctx, s.cfg.CheckLoginForSpam); h {
+		return module.Decision{}, err
+	}
+	d, _ := decision(s.cfg.CheckLoginForSpam)
+	return d, nil
+}
+
+func (s *scripted) userMayCreateRoom(ctx context.Context, userID string, cfg map[string]any) (module.Decision, error) {
+	modRecord(s.cfg.ID, "user_may_create_room", userID)
+	if h, err := s.fail(ctx, s.cfg.UserMayCreateRoom); h {
+		return module.Decision{}, err
+	}
+	d, _ := decision(s.cfg.UserMayCreateRoom)
+	return d, nil
+}
+
+func (s *scripted) isUserExpired(ctx context.Context, userID string) (module.Expiry, error) {
+	modRecord(s.cfg.ID, "is_user_expired", userID)
+	if h, err := s.fail(ctx, s.cfg.IsUserExpired); h {
+		return 0, err
+	}
+	switch s.cfg.IsUserExpired {
+	case "expired":
+		return module.Expired, nil
+	case "not_expired":
+		return module.NotExpired, nil
+	case "unknown":
+		return module.ExpiryUnknown, nil
+	}
+	return module.Expiry(42), nil
+}
+
+func (s *scripted) onUserRegistration(ctx context.Context, userID string) error {
+	modRecord(s.cfg.ID, "on_user_registration", userID)
+	_, err := s.fail(ctx, s.cfg.OnUserRegistration)
+	return err
+}
+
+func (s *scripted) onUserLogin(ctx context.Context, userID, typ, id string) error {
+	modRecord(s.cfg.ID, "on_user_login", userID, typ, id)
+	_, err := s.fail(ctx, s.cfg.OnUserLogin)
+	return err
+}
