@@ -35,7 +35,9 @@ func TestDecisionChain(t *testing.T) {
 	deny := func(code string) createRoomFn {
 		return func(context.Context, string, map[string]any) (module.Decision, error) { return module.Deny(code), nil }
 	}
-	fail := func(context.Context, string, map[string]any) (module.Decision, error) { return module.Decision{}, errors.New("x") }
+	fail := func(context.Context, string, map[string]any) (module.Decision, error) {
+		return module.Decision{}, errors.New("x")
+	}
 	boom := func(context.Context, string, map[string]any) (module.Decision, error) { panic("boom") }
 	hang := func(ctx context.Context, _ string, _ map[string]any) (module.Decision, error) {
 		<-ctx.Done()
