@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/sluice-im/sluice/module"
 )
@@ -149,6 +150,10 @@ func newScripted(config any, api *module.API) (any, error) {
 func (s *scripted) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("panic") == "1" {
 		panic("scripted web resource panic: secret-internal-detail")
+	}
+	if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
+		modRecord(s.cfg.ID, "web_request_started")
+		time.Sleep(d) // an in-flight request, for the graceful shutdown test
 	}
 	out := map[string]any{"module": s.cfg.ID}
 	if r.URL.Query().Get("auth") == "1" {
