@@ -38,7 +38,8 @@ func (a *API) ModuleName() string { return a.module }
 // ServerName is the local server name (server_name).
 func (a *API) ServerName() string { return a.host.ServerName() }
 
-// PublicBaseURL is the configured public_baseurl, ending in "/".
+// PublicBaseURL is the public_baseurl, ending in "/"; when it is not
+// configured, https://<server_name>/ as in Synapse.
 func (a *API) PublicBaseURL() string { return a.host.PublicBaseURL() }
 
 // Logger is a logger scoped to this module.
@@ -76,10 +77,11 @@ func (a *API) RegisterAccountValidityCallbacks(cb AccountValidityCallbacks) erro
 
 // RegisterWebResource serves h at path (an absolute path, and everything
 // under it) on every HTTP listener. Only during New. The first module to
-// register a path wins; later ones get an error (and a warning is logged).
-// Paths under /_matrix/client, /_matrix/federation, /_matrix/key,
-// /_matrix/media and /_synapse/admin are refused. Use
-// /_synapse/client/<module>/... as Synapse recommends.
+// register a path wins; a later registration of the same path is ignored
+// with a warning in the log (not an error, as in Synapse). Paths under
+// /_matrix/client, /_matrix/federation, /_matrix/key, /_matrix/media and
+// /_synapse/admin, and their parents (/_matrix, /_synapse), are refused with
+// an error. Use /_synapse/client/<module>/... as Synapse recommends.
 func (a *API) RegisterWebResource(path string, h http.Handler) error {
 	return a.host.RegisterWebResource(a.module, path, h)
 }
@@ -127,9 +129,8 @@ func (a *API) RegisterUser(ctx context.Context, localpart string, opts RegisterU
 
 // RegisterUserOptions are the optional parts of API.RegisterUser.
 type RegisterUserOptions struct {
-	Password    string // "" for an account without a password
-	DisplayName string
-	Admin       bool
+	Password string // "" for an account without a password
+	Admin    bool
 }
 
 // Requester is an authenticated user making a request.

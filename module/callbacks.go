@@ -13,10 +13,10 @@ import "context"
 // Decision-returning callbacks chain: they run in `modules:` order and the
 // first answer that is not Allow wins; later callbacks are not called.
 type SpamCheckerCallbacks struct {
-	// UserMayCreateRoom (user_may_create_room) is asked when userID creates
-	// a room. roomConfig is a deep copy of the /createRoom request body.
-	// A rejection reaches the client as 403 "You are not permitted to create
-	// rooms" with the decision's errcode. Server admins are not asked.
+	// UserMayCreateRoom (user_may_create_room) will be asked when userID
+	// creates a room, with a deep copy of the /createRoom request body.
+	// Sluice does not create rooms yet: the callback can be registered now
+	// and is called from the day POST /createRoom lands.
 	UserMayCreateRoom func(ctx context.Context, userID string, roomConfig map[string]any) (Decision, error)
 
 	// CheckRegistrationForSpam (check_registration_for_spam) is asked on

@@ -110,8 +110,12 @@ func ParseConfigs(entries []config.Module) ([]any, error) {
 		if err != nil {
 			var ce *module.ConfigError
 			if errors.As(err, &ce) && len(ce.Path) > 0 {
+				msg := ce.Msg
+				if !strings.Contains(msg, "(line ") {
+					msg += fmt.Sprintf(" (entry at line %d)", e.Line)
+				}
 				return nil, fmt.Errorf("modules[%d].config.%s: failed to parse config for module %q: %s",
-					i, strings.Join(ce.Path, "."), e.Module, ce.Msg)
+					i, strings.Join(ce.Path, "."), e.Module, msg)
 			}
 			return nil, fmt.Errorf("modules[%d].config (line %d): failed to parse config for module %q: %v",
 				i, e.Line, e.Module, err)
@@ -219,12 +223,21 @@ func (h *Host) registerWebResource(mod *loaded, path string, handler http.Handle
 	if !strings.HasPrefix(path, "/") || strings.Contains(path, "//") || strings.ContainsAny(path, "{}?#") {
 		return fmt.Errorf("module %q: RegisterWebResource(%q): the path must be absolute, like /_synapse/client/%s/...", mod.name, path, mod.name)
 	}
+	for _, r := range path {
+		// Unreserved and sub-delimiter characters of RFC 3986 paths only:
+		// anything else would not route (and spaces upset ServeMux).
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/-._~!$&'()*+,;=:@%", r)) {
+			return fmt.Errorf("module %q: RegisterWebResource(%q): invalid character %q in the path", mod.name, path, r)
+		}
+	}
 	path = strings.TrimSuffix(path, "/")
 	if path == "" {
 		return fmt.Errorf("module %q: RegisterWebResource(\"/\"): a module cannot serve the whole server; use /_synapse/client/%s/...", mod.name, mod.name)
 	}
 	for _, p := range reservedPrefixes {
-		if path == p || strings.HasPrefix(path, p+"/") {
+		// A parent of a reserved prefix would catch its unknown paths,
+		// which must stay 404 M_UNRECOGNIZED.
+		if path == p || strings.HasPrefix(path, p+"/") || strings.HasPrefix(p, path+"/") {
 			return fmt.Errorf("module %q: RegisterWebResource(%q): paths under %s are served by Sluice itself; use /_synapse/client/<module>/...", mod.name, path, p)
 		}
 	}

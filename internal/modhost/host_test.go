@@ -147,7 +147,7 @@ func TestWebResourcePaths(t *testing.T) {
 	module.Register(name, module.Factory{New: func(_ any, api *module.API) (any, error) {
 		for _, p := range []string{
 			"/_synapse/client/ok", "/_synapse/client/ok", "/_matrix/client/v3/x", "/_matrix/federation",
-			"/_matrix/key/v2/x", "/_matrix/media/v3/upload", "/_synapse/admin/v1/x", "relative", "/", "/_synapse/client/{x}",
+			"/_matrix/key/v2/x", "/_matrix/media/v3/upload", "/_synapse/admin/v1/x", "relative", "/", "/_synapse/client/{x}", "/_matrix", "/_synapse", "/_synapse/client/a b",
 		} {
 			errs = append(errs, api.RegisterWebResource(p, http.NotFoundHandler()))
 		}

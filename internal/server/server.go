@@ -82,9 +82,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		log.Info("database", "engine", "postgres")
 	}
 
+	baseURL := cfg.PublicBaseURL
+	if baseURL == "" {
+		baseURL = "https://" + cfg.ServerName + "/" // Synapse's default for modules
+	}
 	s.host = modhost.New(modhost.Options{
 		ServerName:    cfg.ServerName,
-		PublicBaseURL: cfg.PublicBaseURL,
+		PublicBaseURL: baseURL,
 		Logger:        log.With("component", "modules"),
 		Registerer:    s.metrics,
 	})
@@ -170,7 +174,8 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 			_, _ = w.Write([]byte("OK"))
 		})
 	}
-	// Module resources are mounted on every listener, as in Synapse.
+	// Module resources are mounted on every http listener, as in Synapse
+	// (metrics listeners serve metrics only).
 	if l.Type == "http" {
 		for _, res := range s.host.WebResources() {
 			rt.Handle(res.Path, res.Handler)
