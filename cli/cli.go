@@ -97,6 +97,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 type usageError struct{ error }
 
+// Unwrap lets Run see flag.ErrHelp through a usageError ("-h" succeeds).
+func (e usageError) Unwrap() error { return e.error }
+
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

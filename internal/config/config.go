@@ -6,8 +6,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -94,11 +96,11 @@ type Duration time.Duration
 // UnmarshalYAML accepts both forms.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return &yamlstrict.Error{Line: n.Line, Msg: "expected a duration such as 5s or 500ms"}
+		return &yamlstrict.Error{Line: n.Line, Column: n.Column, Msg: "expected a duration such as 5s or 500ms"}
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return &yamlstrict.Error{Line: n.Line, Msg: err.Error()}
+		return &yamlstrict.Error{Line: n.Line, Column: n.Column, Msg: err.Error()}
 	}
 	*d = Duration(v)
 	return nil
@@ -111,6 +113,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		if ms < 0 {
 			return 0, fmt.Errorf("duration %q is negative", s)
 		}
+		if ms > math.MaxInt64/int64(time.Millisecond) {
+			return 0, fmt.Errorf("duration %q is too long", s)
+		}
 		return time.Duration(ms) * time.Millisecond, nil
 	}
 	units := []struct {
@@ -121,10 +126,14 @@ func ParseDuration(s string) (time.Duration, error) {
 	for _, u := range units {
 		if num, ok := strings.CutSuffix(s, u.suffix); ok {
 			f, err := strconv.ParseFloat(num, 64)
-			if err != nil || f < 0 {
+			if err != nil || !(f >= 0) { // !(f >= 0) also catches NaN
 				break
 			}
-			return time.Duration(f * float64(u.d)), nil
+			v := f * float64(u.d)
+			if v >= math.MaxInt64 { // also +Inf; converting it is undefined
+				return 0, fmt.Errorf("duration %q is too long", s)
+			}
+			return time.Duration(v), nil
 		}
 	}
 	return 0, fmt.Errorf("invalid duration %q (use e.g. 500ms, 5s, 10m, 1h, 2d or an integer of milliseconds)", s)
@@ -171,7 +180,15 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte, path string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &Error{File: path, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+		// "yaml: line 3: did not find expected '-' indicator": yaml.v3's
+		// line is often that of the enclosing block, counted from 0 (so
+		// the line before it). Put the line the text stops parsing at
+		// where every other error has its line.
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {
+			msg = rest
+		}
+		return nil, &Error{File: path, Line: syntaxErrorLine(data), Msg: "not valid YAML: " + msg}
 	}
 	c := &Config{Path: path}
 	if root.Kind == 0 {
@@ -189,6 +206,19 @@ func Parse(data []byte, path string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// syntaxErrorLine finds the line of a YAML syntax error: the line after the
+// longest beginning of the text that still parses.
+func syntaxErrorLine(data []byte) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for k := len(lines) - 1; k > 0; k-- {
+		var n yaml.Node
+		if yaml.Unmarshal(bytes.Join(lines[:k], nil), &n) == nil {
+			return k + 1
+		}
+	}
+	return 1
 }
 
 func (c *Config) recordModuleLines(root *yaml.Node) {

@@ -6,9 +6,11 @@ package yamlstrict
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -18,6 +20,10 @@ type Error struct {
 	Line int    // 1-based line in the file, 0 if unknown
 	Path string // dotted key path, e.g. listeners[0].port
 	Msg  string
+	// Column is the 1-based column of the offending value, 0 if unknown. A
+	// type's UnmarshalYAML that sets it (with Line) gets the exact key path
+	// even when the line holds several values, as in a flow mapping.
+	Column int
 }
 
 func (e *Error) Error() string {
@@ -54,7 +60,10 @@ func Decode(node *yaml.Node, v any, prefix string) error {
 	return nil
 }
 
-var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+var (
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	durationType    = reflect.TypeOf(time.Duration(0))
+)
 
 func check(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
@@ -81,6 +90,11 @@ func check(n *yaml.Node, t reflect.Type, path string) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if k.Tag == "!!merge" {
+				// `<<: *base` (or a list of them): the merged keys belong to
+				// this mapping, so they are checked against the same type.
+				if err := checkMerge(val, t, path); err != nil {
+					return err
+				}
 				continue
 			}
 			ft, ok := fields[k.Value]
@@ -109,8 +123,36 @@ func check(n *yaml.Node, t reflect.Type, path string) error {
 				return err
 			}
 		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		// yaml.v3 silently truncates a float into an integer (port: 8008.5
+		// becomes 8008); a strict decoder refuses a fractional number.
+		if t != durationType && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
+			var f float64
+			if err := n.Decode(&f); err == nil && (math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f)) {
+				return &Error{Line: n.Line, Column: n.Column, Path: path, Msg: fmt.Sprintf("expected an integer, got %s", n.Value)}
+			}
+		}
 	}
 	return nil
+}
+
+func checkMerge(n *yaml.Node, t reflect.Type, path string) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.SequenceNode {
+		for _, c := range n.Content {
+			if err := checkMerge(c, t, path); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil // yaml.v3 reports a bad merge itself
+	}
+	return check(n, t, path)
 }
 
 // structFields maps YAML keys to field types, following yaml.v3's tag rules
@@ -155,12 +197,13 @@ func join(path, key string) string {
 }
 
 // translate turns yaml.v3's type errors ("line 3: cannot unmarshal !!str
-// `abc` into int") into Errors carrying the key path of that line.
+// `abc` into int") into Errors carrying the key path of that value.
 func translate(err error, root *yaml.Node, prefix string) error {
 	if e, ok := err.(*Error); ok {
-		// From a type's own UnmarshalYAML: it knows the line, not the path.
+		// From a type's own UnmarshalYAML: it knows the line (and maybe the
+		// column), not the path.
 		if e.Path == "" {
-			e.Path = pathAtLine(root, e.Line, prefix)
+			e.Path = pathAt(root, e.Line, e.Column, nil, prefix)
 		}
 		return e
 	}
@@ -175,31 +218,85 @@ func translate(err error, root *yaml.Node, prefix string) error {
 			m = strings.TrimSpace(m[i+1:])
 		}
 	}
-	p := pathAtLine(root, line, prefix)
+	p := pathAt(root, line, 0, quotedNode(m), prefix)
 	return &Error{Line: line, Path: p, Msg: m}
 }
 
-// pathAtLine finds the deepest key path whose value starts on line.
-func pathAtLine(n *yaml.Node, line int, path string) string {
-	best := path
-	var walk func(n *yaml.Node, p string)
-	walk = func(n *yaml.Node, p string) {
+// quotedNode returns a test for the node a yaml.v3 type error quotes
+// ("cannot unmarshal !!str `abc` into int": its tag and its value, cut to
+// seven bytes and "..." when longer than ten), or nil for other messages.
+func quotedNode(msg string) func(*yaml.Node) bool {
+	rest, ok := strings.CutPrefix(msg, "cannot unmarshal ")
+	if !ok {
+		return nil
+	}
+	tag, rest, _ := strings.Cut(rest, " ")
+	if !strings.HasPrefix(tag, "!!") {
+		return nil
+	}
+	if tag == "!!seq" || tag == "!!map" {
+		return func(n *yaml.Node) bool { return n.ShortTag() == tag }
+	}
+	value, ok := strings.CutPrefix(rest, "`")
+	if !ok {
+		return nil
+	}
+	end := strings.LastIndex(value, "` into ")
+	if end < 0 {
+		return nil
+	}
+	value = value[:end]
+	cut, truncated := strings.CutSuffix(value, "...")
+	return func(n *yaml.Node) bool {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != tag {
+			return false
+		}
+		if truncated && len(n.Value) > 10 {
+			return strings.HasPrefix(n.Value, cut)
+		}
+		return n.Value == value
+	}
+}
+
+// pathAt finds the key path of the value an error is about. yaml.v3 only
+// says the line, and a line can hold several values (`- port: [1, 2]`, a
+// flow mapping): the value at column, when known, wins; then the deepest
+// value on the line that match accepts (the first of equals); then the
+// deepest, last value on the line.
+func pathAt(n *yaml.Node, line, column int, match func(*yaml.Node) bool, path string) string {
+	if line <= 0 {
+		return path
+	}
+	best, exact, matched := path, "", ""
+	hasExact, matchDepth := false, -1
+	var walk func(n *yaml.Node, p string, depth int)
+	walk = func(n *yaml.Node, p string, depth int) {
 		if n.Line == line {
 			best = p
+			if column > 0 && n.Column == column {
+				exact, hasExact = p, true
+			}
+			if match != nil && depth > matchDepth && match(n) {
+				matched, matchDepth = p, depth
+			}
 		}
 		switch n.Kind {
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				walk(n.Content[i+1], join(p, n.Content[i].Value))
+				walk(n.Content[i+1], join(p, n.Content[i].Value), depth+1)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
-				walk(c, p+"["+strconv.Itoa(i)+"]")
+				walk(c, p+"["+strconv.Itoa(i)+"]", depth+1)
 			}
 		}
 	}
-	if line > 0 {
-		walk(n, path)
+	walk(n, path, 0)
+	switch {
+	case hasExact:
+		return exact
+	case matchDepth >= 0:
+		return matched
 	}
 	return best
 }
