@@ -73,6 +73,10 @@ func registerUser(ctx context.Context, args []string, stdin io.Reader, stdout, s
 			serverURL = u
 		}
 	}
+	if serverURL == "" && configPath != "" {
+		fmt.Fprintln(stderr, "Unable to find a suitable HTTP listener in the configuration file. Trying http://localhost:8008 as a last resort.")
+		serverURL = "http://localhost:8008"
+	}
 	if serverURL == "" {
 		fmt.Fprintln(stderr, "No server url or configuration file given. Defaulting to http://localhost:8008.")
 		serverURL = "http://localhost:8008"

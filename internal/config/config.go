@@ -252,7 +252,8 @@ func (c *Config) Resolve(p string) string {
 
 // Known resource names: Synapse's; the ones Sluice serves are marked.
 var resourceNames = map[string]bool{
-	"client": true, "federation": true, "keys": true, "metrics": true, "health": true,
+	"client": true, "metrics": true, "health": true,
+	"federation": false, "keys": false, // arrive with federation
 	"media": false, "openid": false, "replication": false, "static": false, "consent": false,
 }
 
@@ -282,11 +283,15 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if len(c.Listeners) == 0 {
 		c.Listeners = []Listener{{Port: 8008, BindAddresses: []string{"127.0.0.1"}, Type: "http",
-			Resources: []Resource{{Names: []string{"client", "federation"}}}}}
+			Resources: []Resource{{Names: []string{"client"}}}}}
 	}
+	listenerNodes := mapValue(doc, "listeners")
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		key := fmt.Sprintf("listeners[%d]", i)
+		if listenerNodes != nil && i < len(listenerNodes.Content) && mapValue(listenerNodes.Content[i], "port") == nil {
+			return fail(key, "port is required (0 picks a free port)")
+		}
 		if l.Port < 0 || l.Port > 65535 {
 			return fail(key+".port", "must be between 0 and 65535, got %d", l.Port)
 		}
@@ -326,6 +331,10 @@ func (c *Config) validate(root *yaml.Node) error {
 		return fail("database.name", "must be sqlite3 or postgres (psycopg2 is accepted as an alias), got %q", c.Database.Name)
 	}
 	if c.Database.Name == "sqlite3" {
+		a := c.Database.Args
+		if a.DSN != "" || a.User != "" || a.Password != "" || a.DBName != "" || a.Host != "" || a.Port != 0 || a.SSLMode != "" || a.CPMin != 0 || a.CPMax != 0 {
+			return fail("database.args", "sqlite3 takes only database (the file path); the other args are for postgres")
+		}
 		if c.Database.Args.Database == "" {
 			c.Database.Args.Database = "homeserver.db"
 		}
