@@ -66,16 +66,8 @@ const maxUserIDLength = 255
 // order: characters, emptiness, leading underscore, length, availability,
 // and numeric names (reserved for guests).
 func (s *Service) CheckUsername(ctx context.Context, localpart string) error {
-	for _, r := range localpart {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("._=-/+", r)) {
-			return httpx.NewError(http.StatusBadRequest, "M_INVALID_USERNAME", "User ID can only contain characters a-z, 0-9, or '=_-./+'")
-		}
-	}
-	if localpart == "" {
-		return httpx.NewError(http.StatusBadRequest, "M_INVALID_USERNAME", "User ID cannot be empty")
-	}
-	if strings.HasPrefix(localpart, "_") {
-		return httpx.NewError(http.StatusBadRequest, "M_INVALID_USERNAME", "User ID may not begin with _")
+	if err := CheckLocalpartSyntax(localpart); err != nil {
+		return err
 	}
 	if len(s.UserID(localpart)) > maxUserIDLength {
 		return httpx.NewError(http.StatusBadRequest, "M_INVALID_USERNAME", "User ID may not be longer than 255 characters")
@@ -106,6 +98,23 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
+// CheckLocalpartSyntax is the first part of CheckUsername: allowed
+// characters, emptiness and the leading underscore.
+func CheckLocalpartSyntax(localpart string) error {
+	for _, r := range localpart {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("._=-/+", r)) {
+			return httpx.NewError(http.StatusBadRequest, "M_INVALID_USERNAME", "User ID can only contain characters a-z, 0-9, or '=_-./+'")
+		}
+	}
+	if localpart == "" {
+		return httpx.NewError(http.StatusBadRequest, "M_INVALID_USERNAME", "User ID cannot be empty")
+	}
+	if strings.HasPrefix(localpart, "_") {
+		return httpx.NewError(http.StatusBadRequest, "M_INVALID_USERNAME", "User ID may not begin with _")
+	}
+	return nil
+}
+
 // SessionParams ask for a device and access token with a registration.
 type SessionParams struct {
 	DeviceID    string // "" to generate one
@@ -116,14 +125,17 @@ type SessionParams struct {
 
 // RegisterParams describe an account to create.
 type RegisterParams struct {
-	Localpart    string // "" to generate a numeric one
-	Password     string // "" for no password
-	PasswordHash string // used when Password is "" (a hash kept in a UIA session)
-	Admin        bool
-	UserType     string
-	RequestInfo  []module.RequestInfo
-	EmailThreeID map[string]any
-	Session      *SessionParams // nil: no login (inhibit_login)
+	Localpart string // checked with CheckUsername, even when empty
+	// GenerateLocalpart picks a free numeric localpart instead (Synapse's
+	// register_user with localpart=None).
+	GenerateLocalpart bool
+	Password          string // "" for no password
+	PasswordHash      string // used when Password is "" (a hash kept in a UIA session)
+	Admin             bool
+	UserType          string
+	RequestInfo       []module.RequestInfo
+	EmailThreeID      map[string]any
+	Session           *SessionParams // nil: no login (inhibit_login)
 }
 
 // Session is a device with a fresh access token.
@@ -149,8 +161,7 @@ func (s *Service) Register(ctx context.Context, p RegisterParams) (Session, erro
 		// Synapse disguises a spam denial as rate limiting.
 		return Session{}, httpx.NewError(http.StatusTooManyRequests, "M_UNKNOWN", "Rate limited")
 	}
-	generated := p.Localpart == ""
-	if generated {
+	if p.GenerateLocalpart {
 		p.Localpart, err = s.freeNumericLocalpart(ctx)
 		if err != nil {
 			return Session{}, err

@@ -107,26 +107,37 @@ func Rejection(status int, msg string, d module.Decision) *httpx.Error {
 // Requester is an authenticated request's user.
 type Requester = module.Requester
 
+// HasAccessToken tells whether a request carries an access token at all
+// (Synapse's has_access_token): any Authorization header, or an
+// access_token query parameter, even an empty one.
+func HasAccessToken(r *http.Request) bool {
+	_, hasQuery := r.URL.Query()["access_token"]
+	return hasQuery || len(r.Header.Values("Authorization")) > 0
+}
+
 // AccessToken extracts the access token of a request (the Authorization
 // header or the deprecated access_token query parameter), with Synapse's
-// errors for missing or malformed ones.
+// errors for missing or malformed ones. An empty token ("Bearer " or
+// "?access_token=") is returned as is: it is then an unknown token, as in
+// Synapse.
 func AccessToken(r *http.Request) (string, error) {
 	headers := r.Header.Values("Authorization")
 	query, hasQuery := r.URL.Query()["access_token"]
-	if len(headers) > 0 && hasQuery {
-		return "", httpx.NewError(http.StatusUnauthorized, "M_MISSING_TOKEN", "Mixing Authorization headers and access_token query parameters.")
-	}
-	if len(headers) > 1 {
-		return "", httpx.NewError(http.StatusUnauthorized, "M_MISSING_TOKEN", "Too many Authorization headers.")
-	}
-	if len(headers) == 1 {
-		scheme, token, ok := strings.Cut(headers[0], " ")
-		if !ok || scheme != "Bearer" || token == "" || strings.Contains(token, " ") {
+	if len(headers) > 0 {
+		if hasQuery {
+			return "", httpx.NewError(http.StatusUnauthorized, "M_MISSING_TOKEN", "Mixing Authorization headers and access_token query parameters.")
+		}
+		if len(headers) > 1 {
+			return "", httpx.NewError(http.StatusUnauthorized, "M_MISSING_TOKEN", "Too many Authorization headers.")
+		}
+		// Synapse splits on single spaces and wants exactly two parts.
+		parts := strings.Split(headers[0], " ")
+		if len(parts) != 2 || parts[0] != "Bearer" {
 			return "", httpx.NewError(http.StatusUnauthorized, "M_MISSING_TOKEN", "Invalid Authorization header.")
 		}
-		return token, nil
+		return parts[1], nil
 	}
-	if hasQuery && len(query) > 0 && query[0] != "" {
+	if hasQuery && len(query) > 0 {
 		return query[0], nil
 	}
 	return "", httpx.NewError(http.StatusUnauthorized, "M_MISSING_TOKEN", "Missing access token")
@@ -189,6 +200,12 @@ func (s *Service) SetPassword(ctx context.Context, userID, newPassword string, l
 	if err != nil {
 		return err
 	}
+	return s.SetPasswordHash(ctx, userID, hash, logoutDevices, keepDevice)
+}
+
+// SetPasswordHash is SetPassword with an already hashed password (one kept
+// in a UIA session).
+func (s *Service) SetPasswordHash(ctx context.Context, userID, hash string, logoutDevices bool, keepDevice string) error {
 	if err := s.store.SetPasswordHash(ctx, userID, hash); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-im/sluice/internal/accounts"
 	"github.com/sluice-im/sluice/internal/httpx"
@@ -77,11 +78,12 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return httpx.ErrNotJSON()
 	}
-	nonce, ok := body["nonce"].(string)
+	nv, ok := body["nonce"]
 	if !ok {
 		return httpx.NewError(http.StatusBadRequest, "M_BAD_JSON", "nonce must be specified")
 	}
-	if !a.nonces.take(nonce) {
+	nonce, ok := nv.(string)
+	if !ok || !a.nonces.take(nonce) {
 		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "unrecognised nonce")
 	}
 	uv, ok := body["username"]
@@ -89,7 +91,7 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 		return httpx.NewError(http.StatusBadRequest, "M_BAD_JSON", "username must be specified")
 	}
 	username, ok := uv.(string)
-	if !ok || len(username) > maxParamLength || strings.ContainsRune(username, 0) {
+	if !ok || utf8.RuneCountInString(username) > maxParamLength || strings.ContainsRune(username, 0) {
 		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Invalid username")
 	}
 	pv, ok := body["password"]
@@ -97,7 +99,7 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 		return httpx.NewError(http.StatusBadRequest, "M_BAD_JSON", "password must be specified")
 	}
 	password, ok := pv.(string)
-	if !ok || len(password) > maxParamLength || strings.ContainsRune(password, 0) {
+	if !ok || utf8.RuneCountInString(password) > maxParamLength || strings.ContainsRune(password, 0) {
 		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Invalid password")
 	}
 	var userType string
@@ -108,15 +110,21 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 		}
 		userType = s
 	}
-	macHex, ok := body["mac"].(string)
+	mv, ok := body["mac"]
 	if !ok {
 		return httpx.NewError(http.StatusBadRequest, "M_BAD_JSON", "mac must be specified")
 	}
 	admin := truthy(body["admin"])
-	want := SharedSecretMAC(a.opts.RegistrationSharedSecret, nonce, username, password, admin, userType)
-	got, err := hex.DecodeString(macHex)
-	if err != nil || !hmac.Equal(got, want) {
+	// Synapse compares the lower-case hex digests as strings.
+	want := hex.EncodeToString(SharedSecretMAC(a.opts.RegistrationSharedSecret, nonce, username, password, admin, userType))
+	got, _ := mv.(string)
+	if !hmac.Equal([]byte(got), []byte(want)) {
 		return httpx.NewError(http.StatusForbidden, "M_UNKNOWN", "HMAC incorrect")
+	}
+	if v, ok := body["refresh_token"]; ok {
+		if _, isBool := v.(bool); !isBool {
+			return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "refresh_token must be a boolean")
+		}
 	}
 	sp, err := sessionParams(r, body)
 	if err != nil {

@@ -96,7 +96,13 @@ var supportedVersions = []string{"r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0
 
 func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Vary", "Authorization")
-	if r.Header.Get("Authorization") == "" {
+	if accounts.HasAccessToken(r) {
+		// A token is validated (expired accounts are allowed), and the
+		// answer is not cached.
+		if _, err := a.accounts.Authenticate(r, true); err != nil {
+			return err
+		}
+	} else {
 		w.Header().Set("Cache-Control", "public, max-age=600, s-maxage=3600, stale-while-revalidate=600")
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{

@@ -3,6 +3,7 @@ package clientapi
 import (
 	"encoding/json"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/sluice-im/sluice/internal/accounts"
 	"github.com/sluice-im/sluice/internal/httpx"
@@ -25,6 +26,11 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return httpx.ErrNotJSON()
 	}
+	if v, ok := body["refresh_token"]; ok {
+		if _, isBool := v.(bool); !isBool {
+			return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "`refresh_token` should be true or false.")
+		}
+	}
 	tv, ok := body["type"]
 	if !ok {
 		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Missing JSON keys.")
@@ -33,16 +39,18 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", "Bad parameter: type")
 	}
-	if typ != loginTypePassword {
-		return httpx.Errorf(http.StatusBadRequest, "M_UNKNOWN", "Unknown login type %s", typ)
-	}
+	// Synapse's validate_login: the password (for m.login.password), then
+	// the identifier, and only then an unknown login type.
 	password, ok := body["password"].(string)
-	if !ok {
+	if typ == loginTypePassword && !ok {
 		return httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", "Bad parameter: password")
 	}
 	user, err := loginUser(body)
 	if err != nil {
 		return err
+	}
+	if typ != loginTypePassword {
+		return httpx.Errorf(http.StatusBadRequest, "M_UNKNOWN", "Unknown login type %s", typ)
 	}
 	sp, err := sessionParams(r, body)
 	if err != nil {
@@ -127,16 +135,12 @@ func nullableTS(ts int64) any {
 	return ts
 }
 
-// password is POST /account/password: UIA with m.login.password for the
-// token's user, then the new password; other devices are logged out unless
-// logout_devices is false.
+// password is POST /account/password, in Synapse's order: the body is
+// validated first; with an access token the user re-authenticates with
+// m.login.password; without one the only flow is an email stage, which
+// Sluice cannot complete (it sends no email). Other devices are logged out
+// unless logout_devices is false.
 func (a *API) password(w http.ResponseWriter, r *http.Request) error {
-	// The spec lets a client without a session reset its password through
-	// an email stage; Sluice has no email, so a token is required.
-	req, err := a.accounts.Authenticate(r, false)
-	if err != nil {
-		return err
-	}
 	raw, err := httpx.ReadJSONObject(r)
 	if err != nil {
 		return err
@@ -145,34 +149,93 @@ func (a *API) password(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return httpx.ErrNotJSON()
 	}
+	// Synapse validates the body with a strict model; a value of the wrong
+	// type is M_BAD_JSON (its message is pydantic's, not reproducible).
 	var newPassword string
 	if v, ok := body["new_password"]; ok && v != nil {
 		s, isStr := v.(string)
-		if !isStr || len(s) > maxParamLength {
-			return httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", "new_password must be a string of at most 512 characters")
+		if !isStr || utf8.RuneCountInString(s) > maxParamLength {
+			return httpx.NewError(http.StatusBadRequest, "M_BAD_JSON", "new_password must be a string of at most 512 characters")
 		}
 		newPassword = s
 	}
-	logoutDevices := true
+	clientDict := map[string]any{}
 	if v, ok := body["logout_devices"]; ok {
-		b, isBool := v.(bool)
-		if !isBool {
-			return httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", "logout_devices must be a boolean")
+		if _, isBool := v.(bool); !isBool {
+			return httpx.NewError(http.StatusBadRequest, "M_BAD_JSON", "logout_devices must be a boolean")
 		}
-		logoutDevices = b
+		clientDict["logout_devices"] = v
 	}
-	clientDict := map[string]any{"logout_devices": logoutDevices}
-	_, err = a.checkUIA(r, body, clientDict, [][]string{{loginTypePassword}},
-		map[string]stageChecker{loginTypePassword: a.passwordStage(req.UserID)})
+	if v, ok := body["auth"]; ok && v != nil {
+		auth, isObj := v.(map[string]any)
+		if !isObj {
+			return httpx.NewError(http.StatusBadRequest, "M_BAD_JSON", "auth must be an object")
+		}
+		for _, k := range []string{"type", "session"} {
+			if f, has := auth[k]; has && f != nil {
+				if _, isStr := f.(string); !isStr {
+					return httpx.Errorf(http.StatusBadRequest, "M_BAD_JSON", "auth.%s must be a string", k)
+				}
+			}
+		}
+	}
+	if !accounts.HasAccessToken(r) {
+		_, err := a.checkUIA(r, body, clientDict, [][]string{{"m.login.email.identity"}}, map[string]stageChecker{})
+		return err
+	}
+	req, err := a.accounts.Authenticate(r, false)
 	if err != nil {
 		return err
 	}
-	if newPassword == "" {
+	res, err := a.checkUIA(r, body, clientDict, [][]string{{loginTypePassword}},
+		map[string]stageChecker{loginTypePassword: a.passwordStage})
+	if ch, isChallenge := err.(*uiaChallenge); isChallenge && newPassword != "" {
+		// Keep the new password's hash (never the password) for the
+		// request that completes the dance.
+		sess, _ := a.store.GetUIASession(r.Context(), ch.Session)
+		if _, stored := sess.Completed[dataPasswordHash]; !stored {
+			if err := a.storePasswordHash(r, ch.Session, newPassword); err != nil {
+				return err
+			}
+		}
+		return ch
+	}
+	if err != nil {
+		return err
+	}
+	var authenticated string
+	_ = json.Unmarshal(res.session.Completed[loginTypePassword], &authenticated)
+	if authenticated != req.UserID {
+		return httpx.NewError(http.StatusForbidden, "M_FORBIDDEN", "Invalid auth")
+	}
+	var hash string
+	if newPassword != "" {
+		if hash, err = a.accounts.HashPassword(newPassword); err != nil {
+			return err
+		}
+	} else if h, ok := res.session.Completed[dataPasswordHash]; ok {
+		_ = json.Unmarshal(h, &hash)
+	}
+	if hash == "" {
 		return httpx.NewError(http.StatusBadRequest, "M_MISSING_PARAM", "Missing params: password")
 	}
-	if err := a.accounts.SetPassword(r.Context(), req.UserID, newPassword, logoutDevices, req.DeviceID); err != nil {
+	logoutDevices := true
+	if b, ok := res.params["logout_devices"].(bool); ok {
+		logoutDevices = b
+	}
+	if err := a.accounts.SetPasswordHash(r.Context(), req.UserID, hash, logoutDevices, req.DeviceID); err != nil {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{})
 	return nil
+}
+
+// storePasswordHash keeps a password's bcrypt hash in a UIA session.
+func (a *API) storePasswordHash(r *http.Request, session, password string) error {
+	hash, err := a.accounts.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	hb, _ := json.Marshal(hash)
+	return a.store.CompleteUIAStage(r.Context(), session, dataPasswordHash, hb)
 }

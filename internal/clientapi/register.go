@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sluice-im/sluice/internal/accounts"
 	"github.com/sluice-im/sluice/internal/httpx"
@@ -29,15 +30,23 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return httpx.Errorf(http.StatusBadRequest, "M_UNRECOGNIZED", "Do not understand membership kind: %s", kind)
 	}
+	if v, ok := body["refresh_token"]; ok {
+		if _, isBool := v.(bool); !isBool {
+			return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "`refresh_token` should be true or false.")
+		}
+	}
+	// A "username" key is validated whatever its value: null is not a
+	// string and "" is an empty user ID, as in Synapse.
+	v, hasUsername := body["username"]
 	var username string
-	if v, ok := body["username"]; ok && v != nil {
+	if hasUsername {
 		s, isStr := v.(string)
-		if !isStr || len(s) > maxParamLength {
+		if !isStr || utf8.RuneCountInString(s) > maxParamLength {
 			return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Invalid username")
 		}
 		username = strings.ToLower(s)
 	}
-	if _, err := accounts.AccessToken(r); err == nil {
+	if accounts.HasAccessToken(r) {
 		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN",
 			"An access token should not be provided on requests to /register (except if type is m.login.application_service)")
 	}
@@ -47,47 +56,40 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	var password string
 	if v, ok := body["password"]; ok && v != nil {
 		s, isStr := v.(string)
-		if !isStr || len(s) > maxParamLength {
+		if !isStr || utf8.RuneCountInString(s) > maxParamLength {
 			return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Invalid password")
 		}
 		password = s
 	}
-	sessParams, err := sessionParams(r, body)
+	// The client dict kept in the UIA session: the body without auth and
+	// the password (never stored), and without a display name sent with no
+	// password (a client bug Synapse works around).
+	clientDict := make(map[string]any, len(body))
+	for k, v := range body {
+		if k == "auth" || k == "password" || (k == "initial_device_display_name" && password == "") {
+			continue
+		}
+		clientDict[k] = v
+	}
+	sess, _, err := a.loadUIASession(r, body)
 	if err != nil {
 		return err
 	}
+	var registered string
+	_ = json.Unmarshal(sess.Completed[dataRegisteredUser], &registered)
 	// The username is checked before the UIA dance, so that a taken or
 	// invalid name fails on the first request.
-	if username != "" {
-		sess, _, err := a.loadUIASession(r, body)
-		if err != nil {
+	if hasUsername {
+		if err := a.checkUsername(r, username, registered); err != nil {
 			return err
-		}
-		// A retry of a session that already registered this user is fine.
-		var registered string
-		_ = json.Unmarshal(sess.Completed[dataRegisteredUser], &registered)
-		if registered != a.accounts.UserID(username) {
-			if err := a.accounts.CheckUsername(r.Context(), username); err != nil {
-				return err
-			}
-		}
-	}
-	clientDict := make(map[string]any, len(body))
-	for k, v := range body {
-		if k != "auth" && k != "password" {
-			clientDict[k] = v
 		}
 	}
 	res, err := a.checkUIA(r, body, clientDict, [][]string{{"m.login.dummy"}}, map[string]stageChecker{"m.login.dummy": dummyStage})
-	if ch, isChallenge := err.(*uiaChallenge); isChallenge && password != "" {
-		// Keep the password's hash, never the password, for the next round.
-		hash, herr := a.accounts.HashPassword(password)
-		if herr != nil {
-			return herr
-		}
-		hb, _ := json.Marshal(hash)
-		if serr := a.store.CompleteUIAStage(r.Context(), ch.Session, dataPasswordHash, hb); serr != nil {
-			return serr
+	if ch, isChallenge := err.(*uiaChallenge); isChallenge {
+		if _, stored := sess.Completed[dataPasswordHash]; !stored && password != "" && ch.Session != "" {
+			if err := a.storePasswordHash(r, ch.Session, password); err != nil {
+				return err
+			}
 		}
 		return ch
 	}
@@ -95,15 +97,21 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	inhibit, _ := res.params["inhibit_login"].(bool)
-	var sess accounts.Session
+	// device_id, initial_device_display_name and inhibit_login come from
+	// the session's client dict when this request carried only "auth".
+	sessParams, err := sessionParams(r, res.params)
+	if err != nil {
+		return err
+	}
+	inhibit := truthy(res.params["inhibit_login"])
+	var out accounts.Session
 	if prev, ok := res.session.Completed[dataRegisteredUser]; ok {
 		// This session already registered its user: only log in again.
 		var userID string
 		_ = json.Unmarshal(prev, &userID)
-		sess = accounts.Session{UserID: userID}
+		out = accounts.Session{UserID: userID}
 		if !inhibit {
-			if sess, err = a.accounts.NewSession(ctx, userID, *sessParams); err != nil {
+			if out, err = a.accounts.NewSession(ctx, userID, *sessParams); err != nil {
 				return err
 			}
 		}
@@ -117,35 +125,48 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 				return httpx.NewError(http.StatusBadRequest, "M_MISSING_PARAM", "Missing params: password")
 			}
 		}
-		if username == "" {
-			if u, ok := res.params["username"].(string); ok {
-				username = strings.ToLower(u)
-			}
-		}
+		// No username (or null) means a generated one, as in Synapse.
+		localpart, named := res.params["username"].(string)
 		p := accounts.RegisterParams{
-			Localpart:    username,
-			Password:     password,
-			PasswordHash: hash,
-			RequestInfo:  []module.RequestInfo{{UserAgent: r.UserAgent(), IP: requestIP(r)}},
+			Localpart:         strings.ToLower(localpart),
+			GenerateLocalpart: !named,
+			Password:          password,
+			PasswordHash:      hash,
+			RequestInfo:       []module.RequestInfo{{UserAgent: r.UserAgent(), IP: requestIP(r)}},
 		}
 		if !inhibit {
 			p.Session = sessParams
 		}
-		if sess, err = a.accounts.Register(ctx, p); err != nil {
+		if out, err = a.accounts.Register(ctx, p); err != nil {
 			return err
 		}
-		ub, _ := json.Marshal(sess.UserID)
+		ub, _ := json.Marshal(out.UserID)
 		if err := a.store.CompleteUIAStage(ctx, res.session.ID, dataRegisteredUser, ub); err != nil {
 			return err
 		}
 	}
-	out := map[string]any{"user_id": sess.UserID, "home_server": a.opts.ServerName}
+	resp := map[string]any{"user_id": out.UserID, "home_server": a.opts.ServerName}
 	if !inhibit {
-		out["access_token"] = sess.AccessToken
-		out["device_id"] = sess.DeviceID
+		resp["access_token"] = out.AccessToken
+		resp["device_id"] = out.DeviceID
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// checkUsername is Synapse's check_username with the session's already
+// registered user: the same user ID passes, another one is an error.
+func (a *API) checkUsername(r *http.Request, localpart, registered string) error {
+	if registered != "" {
+		if err := accounts.CheckLocalpartSyntax(localpart); err != nil {
+			return err
+		}
+		if a.accounts.UserID(localpart) == registered {
+			return nil
+		}
+		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "A different user ID has already been registered for this session")
+	}
+	return a.accounts.CheckUsername(r.Context(), localpart)
 }
 
 // sessionParams reads device_id and initial_device_display_name.

@@ -21,6 +21,9 @@ const uiaSessionLifetime = 48 * time.Hour
 const (
 	dataPasswordHash   = "_password_hash"
 	dataRegisteredUser = "_registered_user_id"
+	// dataClientDict is the latest non-empty client dict of a follow-up
+	// request: Synapse replaces the session's client dict with it.
+	dataClientDict = "_clientdict"
 )
 
 // uiaChallenge is the 401 that asks the client to authenticate (not an
@@ -101,13 +104,27 @@ func (a *API) checkUIA(r *http.Request, body, clientDict map[string]any, flows [
 		}
 	}
 	params := clientDict
-	if len(clientDict) == 0 {
-		// A follow-up request may carry only "auth": use the first body.
-		params = map[string]any{}
-		_ = json.Unmarshal(sess.Body, &params)
+	if ok {
+		if len(clientDict) == 0 {
+			// A follow-up request may carry only "auth": use the
+			// session's client dict.
+			raw := sess.Body
+			if latest, has := sess.Completed[dataClientDict]; has {
+				raw = latest
+			}
+			params = map[string]any{}
+			_ = json.Unmarshal(raw, &params)
+		} else {
+			raw, _ := json.Marshal(clientDict)
+			if err := a.store.CompleteUIAStage(ctx, sess.ID, dataClientDict, raw); err != nil {
+				return nil, err
+			}
+		}
 	}
 	challenge := &uiaChallenge{Session: sess.ID, Flows: flows}
-	if auth, _ := body["auth"].(map[string]any); auth != nil {
+	// Synapse lists the completed stages only when the request had an
+	// auth dict; without one the answer is the bare challenge.
+	if auth, _ := body["auth"].(map[string]any); len(auth) > 0 {
 		if typ, _ := auth["type"].(string); typ != "" {
 			check, known := checkers[typ]
 			if !known {
@@ -126,8 +143,8 @@ func (a *API) checkUIA(r *http.Request, body, clientDict map[string]any, flows [
 			default:
 				return nil, err
 			}
-			challenge.Completed = completedStages(sess)
 		}
+		challenge.Completed = completedStages(sess)
 	}
 	for _, f := range flows {
 		done := true
@@ -140,9 +157,6 @@ func (a *API) checkUIA(r *http.Request, body, clientDict map[string]any, flows [
 		if done {
 			return &uiaResult{session: sess, params: params}, nil
 		}
-	}
-	if len(sess.Completed) > 0 && challenge.Completed == nil {
-		challenge.Completed = completedStages(sess)
 	}
 	return nil, challenge
 }
@@ -163,37 +177,41 @@ func dummyStage(*http.Request, map[string]any) (json.RawMessage, error) {
 	return json.RawMessage(`true`), nil
 }
 
-// passwordStage is m.login.password for re-authenticating userID.
-func (a *API) passwordStage(userID string) stageChecker {
-	return func(r *http.Request, auth map[string]any) (json.RawMessage, error) {
-		user, err := loginUser(auth)
-		if err != nil {
-			return nil, err
-		}
-		password, ok := auth["password"].(string)
-		if !ok {
-			return nil, httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", "Bad parameter: password")
-		}
-		got, err := a.accounts.CheckCredentials(r.Context(), user, password)
-		if err != nil {
-			return nil, err
-		}
-		if got != userID {
-			return nil, httpx.NewError(http.StatusForbidden, "M_FORBIDDEN", "Invalid auth")
-		}
-		return json.Marshal(got)
+// passwordStage is m.login.password (Synapse's validate_login with
+// is_reauth): the password is checked for type before the identifier. The
+// stage's result is the canonical user ID it authenticated; the caller
+// compares it with the requester.
+func (a *API) passwordStage(r *http.Request, auth map[string]any) (json.RawMessage, error) {
+	password, ok := auth["password"].(string)
+	if !ok {
+		return nil, httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", "Bad parameter: password")
 	}
+	user, err := loginUser(auth)
+	if err != nil {
+		return nil, err
+	}
+	got, err := a.accounts.CheckCredentials(r.Context(), user, password)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(got)
 }
 
-// loginUser reads the user of a login submission: the legacy top-level
-// "user" wins over "identifier", as in Synapse.
+// loginUser reads the user of a login submission as Synapse's
+// convert_client_dict_legacy_fields_to_identifier does: a legacy top-level
+// "user" replaces "identifier", and top-level "medium" and "address"
+// replace both.
 func loginUser(d map[string]any) (string, error) {
+	id, _ := d["identifier"].(map[string]any)
 	if u, _ := d["user"].(string); u != "" {
-		return u, nil
+		id = map[string]any{"type": "m.id.user", "user": u}
 	}
-	idv, present := d["identifier"]
-	id, _ := idv.(map[string]any)
-	if !present || id == nil {
+	medium, _ := d["medium"].(string)
+	address, _ := d["address"].(string)
+	if medium != "" && address != "" {
+		id = map[string]any{"type": "m.id.thirdparty", "medium": medium, "address": address}
+	}
+	if len(id) == 0 {
 		return "", httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", "Invalid login submission")
 	}
 	typ, ok := id["type"].(string)
@@ -202,7 +220,19 @@ func loginUser(d map[string]any) (string, error) {
 	}
 	switch typ {
 	case "m.id.user":
-	case "m.id.thirdparty", "m.id.phone":
+	case "m.id.phone":
+		_, hasCountry := id["country"]
+		_, hasPhone := id["phone"]
+		_, hasNumber := id["number"]
+		if !hasCountry || !(hasPhone || hasNumber) {
+			return "", httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Invalid phone-type identifier")
+		}
+		// No phone numbers are bound on this server.
+		return "", accounts.ErrBadLogin()
+	case "m.id.thirdparty":
+		if id["medium"] == nil || id["address"] == nil {
+			return "", httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Invalid thirdparty identifier")
+		}
 		// No third-party identifiers are bound on this server.
 		return "", accounts.ErrBadLogin()
 	default:

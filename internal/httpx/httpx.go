@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-im/sluice/module"
 )
@@ -67,7 +68,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var me *Error
 	if !errors.As(err, &me) {
 		info := InfoFrom(r.Context())
-		slog.Error("internal error", "request_id", info.RequestID(), "method", r.Method, "path", r.URL.Path, "err", err)
+		info.logger().Error("internal error", "request_id", info.RequestID(), "method", r.Method, "path", r.URL.Path, "err", err)
 		me = NewError(http.StatusInternalServerError, "M_UNKNOWN", "Internal server error")
 	}
 	body := make(map[string]any, 2+len(me.Extra))
@@ -107,10 +108,12 @@ func ReadJSONObject(r *http.Request) (json.RawMessage, error) {
 		}
 		return nil, NewError(http.StatusBadRequest, "M_UNKNOWN", "Could not read the request body")
 	}
-	b = bytes.TrimSpace(b)
-	if !json.Valid(b) {
+	// Synapse decodes the body as UTF-8 first, then as JSON (whose only
+	// whitespace is space, tab, CR and LF); NaN and Infinity are refused.
+	if !utf8.Valid(b) || !json.Valid(b) {
 		return nil, ErrNotJSON()
 	}
+	b = bytes.Trim(b, " \t\r\n")
 	if len(b) == 0 || b[0] != '{' {
 		return nil, ErrNotObject()
 	}
@@ -125,8 +128,17 @@ func tooLarge(limit int64) *Error {
 // what they learn (the route pattern, the user).
 type RequestInfo struct {
 	id      string
+	log     *slog.Logger
 	Pattern string
 	UserID  string
+}
+
+// logger is the middleware's logger (the default one outside it).
+func (i *RequestInfo) logger() *slog.Logger {
+	if i == nil || i.log == nil {
+		return slog.Default()
+	}
+	return i.log
 }
 
 // RequestID is the request's ID, as shown in logs.
@@ -154,7 +166,7 @@ var requestCounter atomic.Uint64
 func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &RequestInfo{id: r.Method + "-" + strconv.FormatUint(requestCounter.Add(1), 10)}
+		info := &RequestInfo{id: r.Method + "-" + strconv.FormatUint(requestCounter.Add(1), 10), log: log}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		sw := &statusWriter{ResponseWriter: w}
 		setCORS(sw.Header())
@@ -182,7 +194,9 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			WriteError(sw, r, tooLarge(MaxBodySize))
 			return
 		}
-		r.Body = http.MaxBytesReader(sw, r.Body, MaxBodySize)
+		// The server's own writer, not the wrapper: hitting the limit then
+		// makes net/http close the connection after the 413.
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
 		next.ServeHTTP(sw, r)
 	})
 }
