@@ -470,3 +470,52 @@ func modMAC(secret, nonce, user, password string, admin bool) string {
 	m.Write([]byte(nonce + "\x00" + user + "\x00" + password + "\x00" + adm))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+func TestModuleAPIHelpers(t *testing.T) {
+	t.Parallel()
+	id := modID(t, 0)
+	logs := &lockedBuffer{}
+	s := testserver.Start(t, testserver.Options{Logs: logs, YAML: "modules:\n" +
+		modEntry(id, "", map[string]string{"web_resource": "/_synapse/client/api", "on_user_registration": "ok", "check_registration_for_spam": "allow"})})
+	get := func(q string) testserver.Response {
+		return s.Do(t, "GET", "/_synapse/client/api?"+q, nil, "")
+	}
+	names := get("api=names").Expect(t, 200, "").Body["result"].(map[string]any)
+	want := map[string]any{"server_name": "test.local", "public_baseurl": "https://test.local/", "qualified": "@zed:test.local",
+		"is_mine": true, "is_mine_remote": false, "module_name": "test.Scripted"}
+	for k, v := range want {
+		if names[k] != v {
+			t.Errorf("%s = %v, want %v", k, names[k], v)
+		}
+	}
+	if !strings.Contains(logs.String(), "module=test.Scripted") || !strings.Contains(logs.String(), "names asked") {
+		t.Error("the module's logger does not carry its name")
+	}
+
+	// RegisterUser goes through the registration callbacks, like every path.
+	get("api=register&user=Owen&admin=1").Expect(t, 200, "")
+	if n := len(modCallsOf(id)); n != 2 {
+		t.Errorf("RegisterUser ran %d callbacks, want check_registration_for_spam and on_user_registration", n)
+	}
+	get("api=register&user=owen").Expect(t, 400, "M_USER_IN_USE")
+	get("api=register&user=").Expect(t, 400, "M_INVALID_USERNAME")
+	s.Login(t, "owen", "pw-Owen")
+
+	if got := get("api=admin&user=@owen:test.local").Expect(t, 200, "").Body["result"]; got != true {
+		t.Errorf("IsUserAdmin = %v", got)
+	}
+	if got := get("api=admin&user=@nobody:test.local").Expect(t, 200, "").Body["result"]; got != false {
+		t.Errorf("IsUserAdmin(unknown) = %v", got)
+	}
+	if got := get("api=exists&user=@OWEN:test.local").Expect(t, 200, "").Body["result"]; got != "@owen:test.local" {
+		t.Errorf("CheckUserExists is case-insensitive and canonical: got %v", got)
+	}
+	if got := get("api=exists&user=@nobody:test.local").Expect(t, 200, "").Body["result"]; got != "" {
+		t.Errorf("CheckUserExists(unknown) = %v", got)
+	}
+	info := get("api=info&user=@owen:test.local").Expect(t, 200, "").Body["result"].(map[string]any)
+	if info["UserID"] != "@owen:test.local" || info["IsAdmin"] != true || info["CreationTS"].(float64) <= 0 {
+		t.Errorf("GetUserInfo = %v", info)
+	}
+	get("api=info&user=@nobody:test.local").Expect(t, 404, "M_NOT_FOUND")
+}

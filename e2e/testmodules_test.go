@@ -156,6 +156,10 @@ func (s *scripted) serve(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(d) // an in-flight request, for the graceful shutdown test
 	}
 	out := map[string]any{"module": s.cfg.ID}
+	if op := r.URL.Query().Get("api"); op != "" {
+		s.apiCall(w, r, op)
+		return
+	}
 	if r.URL.Query().Get("auth") == "1" {
 		req, err := s.api.GetUserByRequest(r)
 		if err != nil {
@@ -258,4 +262,35 @@ func (s *scripted) onUserLogin(ctx context.Context, userID, typ, id string) erro
 	modRecord(s.cfg.ID, "on_user_login", userID, typ, id)
 	_, err := s.fail(ctx, s.cfg.OnUserLogin)
 	return err
+}
+
+// apiCall exercises a module API helper for TestModuleAPIHelpers.
+func (s *scripted) apiCall(w http.ResponseWriter, r *http.Request, op string) {
+	ctx, user := r.Context(), r.URL.Query().Get("user")
+	var out any
+	var err error
+	switch op {
+	case "names":
+		out = map[string]any{"server_name": s.api.ServerName(), "public_baseurl": s.api.PublicBaseURL(),
+			"qualified": s.api.GetQualifiedUserID("zed"), "is_mine": s.api.IsMine("@zed:" + s.api.ServerName()),
+			"is_mine_remote": s.api.IsMine("@zed:elsewhere.org"), "module_name": s.api.ModuleName()}
+		s.api.Logger().Info("names asked")
+	case "admin":
+		out, err = s.api.IsUserAdmin(ctx, user)
+	case "exists":
+		out, err = s.api.CheckUserExists(ctx, user)
+	case "info":
+		out, err = s.api.GetUserInfo(ctx, user)
+	case "register":
+		out, err = s.api.RegisterUser(ctx, user, module.RegisterUserOptions{Password: "pw-" + user, Admin: r.URL.Query().Get("admin") == "1"})
+	}
+	if errors.Is(err, module.ErrNotFound) {
+		module.RespondError(w, &module.Error{Status: 404, Code: "M_NOT_FOUND", Message: "no such user"})
+		return
+	}
+	if err != nil {
+		module.RespondError(w, err)
+		return
+	}
+	module.RespondJSON(w, http.StatusOK, map[string]any{"result": out})
 }
