@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-im/sluice/internal/accounts"
 	"github.com/sluice-im/sluice/internal/httpx"
+	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/internal/storage"
 )
 
@@ -18,6 +19,7 @@ type Options struct {
 	PublicBaseURL            string // "" when not configured
 	EnableRegistration       bool
 	RegistrationSharedSecret string // "" disables shared-secret registration
+	DefaultRoomVersion       string
 }
 
 // API is the Client-Server API.
@@ -74,6 +76,7 @@ func (a *API) Register(rt *httpx.Router) {
 	rt.Handle("GET /_matrix/client/versions", handlerFunc(a.versions))
 	rt.Handle("GET /.well-known/matrix/client", handlerFunc(a.wellKnown))
 
+	client("GET", "/capabilities", a.authed(false, a.capabilities))
 	client("POST", "/register", handlerFunc(a.register))
 	client("GET", "/register/available", handlerFunc(a.registerAvailable))
 	client("GET", "/login", handlerFunc(a.loginFlows))
@@ -132,4 +135,14 @@ func requestIP(r *http.Request) string {
 		host = host[:i]
 	}
 	return strings.Trim(host, "[]")
+}
+
+// capabilities is GET /capabilities: the room versions the protocol core
+// supports and what the account endpoints allow.
+func (a *API) capabilities(w http.ResponseWriter, r *http.Request, _ accounts.Requester) error {
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"capabilities": map[string]any{
+		"m.room_versions":   map[string]any{"default": a.opts.DefaultRoomVersion, "available": event.SupportedVersions()},
+		"m.change_password": map[string]any{"enabled": true},
+	}})
+	return nil
 }

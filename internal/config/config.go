@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
@@ -36,6 +37,7 @@ type Config struct {
 	EnableRegistrationWithoutVerification bool       `yaml:"enable_registration_without_verification"`
 	BcryptRounds                          int        `yaml:"bcrypt_rounds"`
 	EnableMetrics                         bool       `yaml:"enable_metrics"`
+	DefaultRoomVersion                    string     `yaml:"default_room_version"`
 	Modules                               []Module   `yaml:"modules"`
 
 	// Path is the file the configuration was read from ("" if built in code).
@@ -253,7 +255,7 @@ func (c *Config) Resolve(p string) string {
 // Known resource names: Synapse's; the ones Sluice serves are marked.
 var resourceNames = map[string]bool{
 	"client": true, "metrics": true, "health": true,
-	"federation": false, "keys": false, // arrive with federation
+	"federation": true, "keys": true, // so far: the server key endpoint
 	"media": false, "openid": false, "replication": false, "static": false, "consent": false,
 }
 
@@ -283,7 +285,7 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if len(c.Listeners) == 0 {
 		c.Listeners = []Listener{{Port: 8008, BindAddresses: []string{"127.0.0.1"}, Type: "http",
-			Resources: []Resource{{Names: []string{"client"}}}}}
+			Resources: []Resource{{Names: []string{"client", "federation"}}}}}
 	}
 	listenerNodes := mapValue(doc, "listeners")
 	for i := range c.Listeners {
@@ -366,6 +368,12 @@ func (c *Config) validate(root *yaml.Node) error {
 		// a known vector for spam.
 		return fail("enable_registration", "open registration without any verification is a known vector for spam and abuse; "+
 			"set enable_registration_without_verification: true as well if you really want it")
+	}
+	if c.DefaultRoomVersion == "" {
+		c.DefaultRoomVersion = event.DefaultVersion
+	}
+	if _, ok := event.LookupVersion(c.DefaultRoomVersion); !ok {
+		return fail("default_room_version", "room version %q is not supported; supported: %s", c.DefaultRoomVersion, strings.Join(event.VersionIDs(), ", "))
 	}
 	if c.BcryptRounds == 0 {
 		c.BcryptRounds = 12

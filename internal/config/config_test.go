@@ -32,7 +32,7 @@ func TestParseValid(t *testing.T) {
 			text: "server_name: example.org\n",
 			check: func(t *testing.T, dir string, c *config.Config) {
 				want := []config.Listener{{Port: 8008, BindAddresses: []string{"127.0.0.1"}, Type: "http",
-					Resources: []config.Resource{{Names: []string{"client"}}}}}
+					Resources: []config.Resource{{Names: []string{"client", "federation"}}}}}
 				if !reflect.DeepEqual(c.Listeners, want) {
 					t.Errorf("default listeners %+v, want %+v", c.Listeners, want)
 				}
@@ -312,6 +312,7 @@ func TestParseInvalid(t *testing.T) {
 
 		{"port too big", base + "listeners:\n  - port: 70000\n    type: http\n", "listeners[0].port", 4, "between 0 and 65535, got 70000"},
 		{"negative port", base + "listeners:\n  - type: http\n    port: 1\n  - type: http\n    port: -1\n", "listeners[1].port", 7, "between 0 and 65535"},
+		{"unsupported room version", base + "default_room_version: \"9\"\n", "default_room_version", 3, "not supported"},
 		{"port missing", base + "listeners:\n  - type: http\n", "listeners[0]", 4, "port is required"},
 		{"sqlite with postgres args", base + "database:\n  name: sqlite3\n  args: {dsn: 'postgres://x'}\n", "database.args", 5, "sqlite3 takes only database"},
 		{"type: ftp", base + "listeners:\n  - port: 21\n    type: ftp\n", "listeners[0].type", 5, `must be http or metrics, got "ftp"`},
@@ -533,7 +534,7 @@ func TestErrorText(t *testing.T) {
 
 func TestServedResource(t *testing.T) {
 	for name, want := range map[string]bool{
-		"client": true, "federation": false, "keys": false, "metrics": true, "health": true,
+		"client": true, "federation": true, "keys": true, "metrics": true, "health": true,
 		"media": false, "openid": false, "replication": false, "static": false, "consent": false, "clien": false,
 	} {
 		if got := config.ServedResource(name); got != want {
@@ -570,7 +571,7 @@ func TestGenerateRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(l.BindAddresses, []string{tt.bind}) {
 				t.Errorf("bind_addresses %v, want [%s]", l.BindAddresses, tt.bind)
 			}
-			if !reflect.DeepEqual(l.Resources, []config.Resource{{Names: []string{"client"}}}) {
+			if !reflect.DeepEqual(l.Resources, []config.Resource{{Names: []string{"client", "federation"}}}) {
 				t.Errorf("resources %+v", l.Resources)
 			}
 			eq(t, "database.name", c.Database.Name, "sqlite3")

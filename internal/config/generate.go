@@ -42,7 +42,7 @@ listeners:
     type: http
     x_forwarded: false
     resources:
-      - names: [client]
+      - names: [client, federation]
 
 database:
   name: sqlite3            # or postgres, with args {dsn: ...} or user/password/dbname/host/port

@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-im/sluice/internal/clientapi"
 	"github.com/sluice-im/sluice/internal/config"
 	"github.com/sluice-im/sluice/internal/httpx"
+	"github.com/sluice-im/sluice/internal/keyserver"
 	"github.com/sluice-im/sluice/internal/modhost"
 	"github.com/sluice-im/sluice/internal/signingkey"
 	"github.com/sluice-im/sluice/internal/storage"
@@ -163,10 +164,15 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 			PublicBaseURL:            s.cfg.PublicBaseURL,
 			EnableRegistration:       s.cfg.EnableRegistration,
 			RegistrationSharedSecret: s.cfg.RegistrationSharedSecret,
+			DefaultRoomVersion:       s.cfg.DefaultRoomVersion,
 		}, s.store, s.accounts).Register(rt)
 	}
 	if names["metrics"] && s.cfg.EnableMetrics {
 		rt.Handle("GET /_synapse/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	}
+	if names["federation"] || names["keys"] {
+		// As in Synapse, both resources serve the key endpoint.
+		(&keyserver.Handler{ServerName: s.cfg.ServerName, Key: s.key}).Register(rt)
 	}
 	if names["health"] {
 		rt.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
