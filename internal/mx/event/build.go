@@ -71,7 +71,7 @@ func Build(t Template, v *Version, s Signer) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fromObjectKnownID(obj, v, idFromBytes(signing))
+	return fromObject(obj, v, idFromBytes(signing))
 }
 
 // HashAndSign sets an event object's content hash and adds the server's
@@ -90,19 +90,6 @@ func HashAndSign(obj map[string]any, v *Version, s Signer) ([]byte, error) {
 	}
 	signedjson.AddSignature(obj, s.ServerName, s.KeyID, ed25519.Sign(s.Key, signing))
 	return signing, nil
-}
-
-// fromObjectKnownID is fromObject when the reference hash is already known
-// (Build computed the same bytes to sign them).
-func fromObjectKnownID(obj map[string]any, v *Version, id string) (*Event, error) {
-	e, err := fromObject(obj, v)
-	if err != nil {
-		return nil, err
-	}
-	if e.id != id {
-		return nil, fmt.Errorf("event: internal error: event ID mismatch")
-	}
-	return e, nil
 }
 
 // VerifySignature checks the event's signature by a server's key, over the

@@ -60,11 +60,12 @@ func Parse(raw []byte, v *Version) (*Event, error) {
 	if !ok {
 		return nil, formatErr("not a JSON object")
 	}
-	return fromObject(obj, v)
+	return fromObject(obj, v, "")
 }
 
-// fromObject validates obj (which the Event then owns) and computes the ID.
-func fromObject(obj map[string]any, v *Version) (*Event, error) {
+// fromObject validates obj (which the Event then owns) and computes the ID,
+// unless the caller already knows it (Build hashed the same bytes to sign).
+func fromObject(obj map[string]any, v *Version, knownID string) (*Event, error) {
 	e := &Event{version: v, obj: obj}
 	var err error
 	str := func(key string, required bool) string {
@@ -161,6 +162,10 @@ func fromObject(obj map[string]any, v *Version) (*Event, error) {
 	}
 	if len(e.raw) > MaxEventSize {
 		return nil, ErrTooLarge
+	}
+	if knownID != "" {
+		e.id = knownID
+		return e, nil
 	}
 	e.id, err = referenceID(obj, v)
 	if err != nil {

@@ -87,7 +87,7 @@ func redactObject(obj map[string]any, v *Version) map[string]any {
 // leaves it. The event ID is unchanged (it is computed over the redacted
 // form). Unsigned data is dropped.
 func (e *Event) Redact() (*Event, error) {
-	return fromObject(redactObject(e.obj, e.version), e.version)
+	return fromObject(redactObject(e.obj, e.version), e.version, e.id)
 }
 
 // RedactObject applies the redaction algorithm of version v to any event
