@@ -70,12 +70,9 @@ func newRoom(t testing.TB, version string, o roomOpts) *room {
 	return r
 }
 
-// build signs the event with its sender's server's key.
+// build signs the event with its sender's server's key (mxtest's default).
 func (r *room) build(s mxtest.Spec) *event.Event {
 	r.t.Helper()
-	saved := r.Signer
-	r.Signer = mxtest.Signer(domainOf(s.Sender))
-	defer func() { r.Signer = saved }()
 	return r.Build(s)
 }
 
@@ -83,9 +80,7 @@ func (r *room) build(s mxtest.Spec) *event.Event {
 // sender's.
 func (r *room) buildSignedBy(server string, s mxtest.Spec) *event.Event {
 	r.t.Helper()
-	saved := r.Signer
-	r.Signer = mxtest.Signer(server)
-	defer func() { r.Signer = saved }()
+	s.SignAs = server
 	return r.Build(s)
 }
 

@@ -109,6 +109,13 @@ func (e *Event) VerifySignature(serverName, keyID string, pub ed25519.PublicKey)
 	return nil
 }
 
+// HasSignature reports whether serverName signed the event (with any key).
+func (e *Event) HasSignature(serverName string) bool {
+	sigs, _ := e.obj["signatures"].(map[string]any)
+	m, _ := sigs[serverName].(map[string]any)
+	return len(m) > 0
+}
+
 // Signatures returns the key IDs each server signed the event with.
 func (e *Event) Signatures() map[string][]string {
 	out := map[string][]string{}

@@ -152,7 +152,7 @@ func TestRedactionByVersion(t *testing.T) {
 	content := map[string]any{
 		"membership": "join", "displayname": "A", "join_authorised_via_users_server": "@b:hs.test",
 		"third_party_invite": map[string]any{"signed": map[string]any{"token": "t"}, "display_name": "x"},
-		"creator": "@a:hs.test", "room_version": "10", "m.federate": true,
+		"creator":            "@a:hs.test", "room_version": "10", "m.federate": true,
 		"join_rule": "restricted", "allow": []any{}, "ban": int64(50), "invite": int64(0), "users": map[string]any{},
 		"history_visibility": "shared", "redacts": "$x", "body": "gone",
 	}

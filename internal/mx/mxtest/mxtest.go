@@ -30,12 +30,15 @@ type Room struct {
 }
 
 // NewRoom starts an empty room of the given version.
-func NewRoom(t testing.TB, version string) *Room {
+func NewRoom(t testing.TB, version string) *Room { return NewRoomID(t, version, "!room:test.local") }
+
+// NewRoomID starts an empty room with the given room ID.
+func NewRoomID(t testing.TB, version, roomID string) *Room {
 	v, ok := event.LookupVersion(version)
 	if !ok {
 		t.Fatalf("mxtest: unknown room version %s", version)
 	}
-	return &Room{T: t, Version: v, ID: "!room:test.local", Signer: Signer("test.local"),
+	return &Room{T: t, Version: v, ID: roomID, Signer: Signer("test.local"),
 		State: map[event.StateTuple]*event.Event{}, ts: 1_700_000_000_000}
 }
 
@@ -51,6 +54,11 @@ type Spec struct {
 	AuthEvents []string
 	PrevEvents []string
 	Depth      int64
+	// OriginServerTS overrides the room's increasing clock.
+	OriginServerTS int64
+	// SignAs signs with this server's key instead of the sender's server's
+	// (to test the signature rule).
+	SignAs string
 }
 
 // SK returns a pointer to a state key.
@@ -65,12 +73,21 @@ func (r *Room) Build(s Spec) *event.Event {
 	if prev == nil && len(r.Events) > 0 {
 		last := r.Events[len(r.Events)-1]
 		prev = []string{last.ID()}
-		if depth == 0 {
-			depth = last.Depth() + 1
-		}
 	}
 	if depth == 0 {
+		// One more than the deepest parent known to the room.
 		depth = 1
+		for _, id := range prev {
+			for _, e := range r.Events {
+				if e.ID() == id && e.Depth()+1 > depth {
+					depth = e.Depth() + 1
+				}
+			}
+		}
+	}
+	ts := r.ts
+	if s.OriginServerTS != 0 {
+		ts = s.OriginServerTS
 	}
 	auth := s.AuthEvents
 	if auth == nil {
@@ -81,12 +98,30 @@ func (r *Room) Build(s Spec) *event.Event {
 	}
 	e, err := event.Build(event.Template{
 		Type: s.Type, StateKey: s.StateKey, Sender: s.Sender, RoomID: r.ID, Content: s.Content,
-		PrevEvents: prev, AuthEvents: auth, Depth: depth, OriginServerTS: r.ts, Redacts: s.Redacts,
-	}, r.Version, r.Signer)
+		PrevEvents: prev, AuthEvents: auth, Depth: depth, OriginServerTS: ts, Redacts: s.Redacts,
+	}, r.Version, r.signerFor(s))
 	if err != nil {
 		r.T.Fatalf("mxtest: build %s: %v", s.Type, err)
 	}
 	return e
+}
+
+// signerFor signs with the sender's own server, as a real server would:
+// events of @x:other.test are signed by other.test.
+func (r *Room) signerFor(s Spec) event.Signer {
+	if s.SignAs != "" {
+		return Signer(s.SignAs)
+	}
+	sender := s.Sender
+	for i := 0; i < len(sender); i++ {
+		if sender[i] == ':' {
+			if server := sender[i+1:]; server != r.Signer.ServerName {
+				return Signer(server)
+			}
+			break
+		}
+	}
+	return r.Signer
 }
 
 // Add builds an event and appends it to the history, updating State.

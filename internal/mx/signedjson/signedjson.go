@@ -19,20 +19,16 @@ var ErrNoSignature = errors.New("signedjson: no signature by that server and key
 // ErrBadSignature: a signature is present but does not verify.
 var ErrBadSignature = errors.New("signedjson: signature does not verify")
 
-// SigningBytes is the canonical JSON a signature covers.
+// SigningBytes is the canonical JSON a signature covers. obj is not
+// modified (it may be shared between goroutines).
 func SigningBytes(obj map[string]any) ([]byte, error) {
-	sig, hasSig := obj["signatures"]
-	uns, hasUns := obj["unsigned"]
-	delete(obj, "signatures")
-	delete(obj, "unsigned")
-	b, err := canonicaljson.Encode(obj)
-	if hasSig {
-		obj["signatures"] = sig
+	tmp := make(map[string]any, len(obj))
+	for k, v := range obj {
+		if k != "signatures" && k != "unsigned" {
+			tmp[k] = v
+		}
 	}
-	if hasUns {
-		obj["unsigned"] = uns
-	}
-	return b, err
+	return canonicaljson.Encode(tmp)
 }
 
 // Sign adds the server's signature to obj (in place).
