@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/sluice-im/sluice/internal/mx/canonicaljson"
+	"github.com/sluice-im/sluice/internal/mx/id"
 )
 
 // Size limits of the spec.
@@ -152,6 +153,14 @@ func fromObject(obj map[string]any, v *Version, knownID string) (*Event, error) 
 		if len(f.val) > MaxFieldSize {
 			return nil, formatErr("%q is longer than %d bytes", f.name, MaxFieldSize)
 		}
+	}
+	// The grammar of the IDs (historical user IDs are allowed: other servers
+	// may still have them).
+	if _, err := id.ParseUserID(e.sender); err != nil {
+		return nil, formatErr(`"sender": %v`, err)
+	}
+	if _, err := id.ParseRoomID(e.roomID); err != nil {
+		return nil, formatErr(`"room_id": %v`, err)
 	}
 	if e.stateKey != nil && len(*e.stateKey) > MaxFieldSize {
 		return nil, formatErr(`"state_key" is longer than %d bytes`, MaxFieldSize)

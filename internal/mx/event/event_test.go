@@ -119,6 +119,8 @@ func TestParseRejects(t *testing.T) {
 		{"prev_events not array", func(m map[string]any) { m["prev_events"] = "x" }, `"prev_events"`},
 		{"auth_events with a number", func(m map[string]any) { m["auth_events"] = []any{int64(1)} }, `"auth_events"[0]`},
 		{"no hashes", func(m map[string]any) { delete(m, "hashes") }, `hashes`},
+		{"sender not a user ID", func(m map[string]any) { m["sender"] = "alice" }, `"sender"`},
+		{"room_id not a room ID", func(m map[string]any) { m["room_id"] = "#alias:hs.test" }, `"room_id"`},
 		{"sender too long", func(m map[string]any) { m["sender"] = "@" + long + ":hs" }, `"sender" is longer`},
 		{"state_key too long", func(m map[string]any) { m["state_key"] = long }, `"state_key" is longer`},
 		{"too large", func(m map[string]any) {
