@@ -316,3 +316,17 @@ func (s *Service) newAccessToken(userID string) string {
 	}
 	return base + "_" + string(c)
 }
+
+// LowerASCII lower-cases A-Z only. Usernames are lower-cased on
+// registration; folding other scripts would map look-alike characters onto
+// ASCII names (Go lower-cases "İ" to "i"), so those are left for the
+// username check to refuse.
+func LowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

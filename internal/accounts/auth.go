@@ -250,7 +250,7 @@ func (s *Service) CheckUserExists(ctx context.Context, userID string) (string, e
 
 // RegisterUser answers the module API's register_user.
 func (s *Service) RegisterUser(ctx context.Context, localpart string, o module.RegisterUserOptions) (string, error) {
-	sess, err := s.Register(ctx, RegisterParams{Localpart: strings.ToLower(localpart), Password: o.Password, Admin: o.Admin})
+	sess, err := s.Register(ctx, RegisterParams{Localpart: LowerASCII(localpart), Password: o.Password, Admin: o.Admin})
 	return sess.UserID, err
 }
 

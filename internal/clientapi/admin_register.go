@@ -131,7 +131,7 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	inhibit := truthy(body["inhibit_login"])
-	p := accounts.RegisterParams{Localpart: strings.ToLower(username), Password: password, Admin: admin, UserType: userType}
+	p := accounts.RegisterParams{Localpart: accounts.LowerASCII(username), Password: password, Admin: admin, UserType: userType}
 	if !inhibit {
 		p.Session = sp
 	}

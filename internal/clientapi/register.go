@@ -44,7 +44,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		if !isStr || utf8.RuneCountInString(s) > maxParamLength {
 			return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Invalid username")
 		}
-		username = strings.ToLower(s)
+		username = accounts.LowerASCII(s)
 	}
 	if accounts.HasAccessToken(r) {
 		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN",
@@ -128,21 +128,26 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		// No username (or null) means a generated one, as in Synapse.
 		localpart, named := res.params["username"].(string)
 		p := accounts.RegisterParams{
-			Localpart:         strings.ToLower(localpart),
+			Localpart:         accounts.LowerASCII(localpart),
 			GenerateLocalpart: !named,
 			Password:          password,
 			PasswordHash:      hash,
 			RequestInfo:       []module.RequestInfo{{UserAgent: r.UserAgent(), IP: requestIP(r)}},
 		}
-		if !inhibit {
-			p.Session = sessParams
-		}
 		if out, err = a.accounts.Register(ctx, p); err != nil {
 			return err
 		}
+		// Record the user before creating the device, as Synapse does: if
+		// anything fails after this, a retry in the session logs in again
+		// instead of hitting M_USER_IN_USE.
 		ub, _ := json.Marshal(out.UserID)
 		if err := a.store.CompleteUIAStage(ctx, res.session.ID, dataRegisteredUser, ub); err != nil {
 			return err
+		}
+		if !inhibit {
+			if out, err = a.accounts.NewSession(ctx, out.UserID, *sessParams); err != nil {
+				return err
+			}
 		}
 	}
 	resp := map[string]any{"user_id": out.UserID, "home_server": a.opts.ServerName}
@@ -180,6 +185,9 @@ func sessionParams(r *http.Request, body map[string]any) (*accounts.SessionParam
 		if len(s) > maxParamLength {
 			return nil, httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", "device_id cannot be longer than 512 characters.")
 		}
+		if err := noNUL("device_id", s); err != nil {
+			return nil, err
+		}
 		p.DeviceID = s
 	}
 	if v, ok := body["initial_device_display_name"]; ok && v != nil {
@@ -189,6 +197,9 @@ func sessionParams(r *http.Request, body map[string]any) (*accounts.SessionParam
 		}
 		if len(s) > 100 {
 			return nil, httpx.NewError(http.StatusBadRequest, "M_TOO_LARGE", "Device display name is too long (max 100)")
+		}
+		if err := noNUL("initial_device_display_name", s); err != nil {
+			return nil, err
 		}
 		p.DisplayName = s
 	}
@@ -205,9 +216,23 @@ func (a *API) registerAvailable(w http.ResponseWriter, r *http.Request) error {
 		return httpx.NewError(http.StatusBadRequest, "M_MISSING_PARAM", "Missing string query parameter 'username'")
 	}
 	// Synapse does not lower-case here: "Alice" is an invalid username.
+	for _, c := range []byte(q.Get("username")) {
+		if c >= 0x80 {
+			return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Query parameter 'username' must be ascii")
+		}
+	}
 	if err := a.accounts.CheckUsername(r.Context(), q.Get("username")); err != nil {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"available": true})
+	return nil
+}
+
+// noNUL refuses strings with NUL characters: PostgreSQL cannot store them,
+// and no identifier or name needs one.
+func noNUL(field, s string) error {
+	if strings.ContainsRune(s, 0) {
+		return httpx.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "%s must not contain NUL characters", field)
+	}
 	return nil
 }

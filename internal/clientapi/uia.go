@@ -69,6 +69,9 @@ type uiaResult struct {
 func (a *API) loadUIASession(r *http.Request, body map[string]any) (storage.UIASession, bool, error) {
 	auth, _ := body["auth"].(map[string]any)
 	sid, _ := auth["session"].(string)
+	if err := noNUL("auth.session", sid); err != nil {
+		return storage.UIASession{}, false, err
+	}
 	if sid == "" {
 		return storage.UIASession{}, false, nil
 	}
@@ -204,6 +207,9 @@ func (a *API) passwordStage(r *http.Request, auth map[string]any) (json.RawMessa
 func loginUser(d map[string]any) (string, error) {
 	id, _ := d["identifier"].(map[string]any)
 	if u, _ := d["user"].(string); u != "" {
+		if err := noNUL("user", u); err != nil {
+			return "", err
+		}
 		id = map[string]any{"type": "m.id.user", "user": u}
 	}
 	medium, _ := d["medium"].(string)
@@ -239,6 +245,9 @@ func loginUser(d map[string]any) (string, error) {
 		return "", httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Unknown login identifier type")
 	}
 	u, _ := id["user"].(string)
+	if err := noNUL("identifier.user", u); err != nil {
+		return "", err
+	}
 	if u == "" {
 		return "", httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "User identifier is missing 'user' key")
 	}

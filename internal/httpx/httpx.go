@@ -13,7 +13,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -21,10 +23,12 @@ import (
 	"github.com/sluice-im/sluice/module"
 )
 
-// MaxBodySize bounds request bodies. It is Synapse's effective limit with
-// its default media settings (the larger of 200 × 64 KiB and 50 MiB), so
-// clients that work against Synapse are not refused here.
-const MaxBodySize = 50 << 20
+// MaxBodySize bounds request bodies. Every endpoint so far takes JSON, and
+// a JSON body costs many times its size in memory once decoded, so the
+// bound is well below Synapse's 50 MiB (which exists for media uploads):
+// 4 MiB still holds the largest bodies clients send (to-device messages
+// for big rooms, key backups).
+const MaxBodySize = 4 << 20
 
 // Error is a Matrix error for a client (the same type modules use).
 type Error = module.Error
@@ -175,7 +179,7 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.Error("handler panicked", "request_id", info.id, "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				log.Error("handler panicked", "request_id", info.id, "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if !sw.wrote {
 					WriteError(sw, r, NewError(http.StatusInternalServerError, "M_UNKNOWN", "Internal server error"))
 				}
@@ -256,6 +260,12 @@ func (rt *Router) Handle(pattern string, h http.Handler) { rt.mux.Handle(pattern
 func (rt *Router) HandleFunc(pattern string, h http.HandlerFunc) { rt.mux.Handle(pattern, h) }
 
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !cleanPath(r.URL.Path) {
+		// ServeMux would redirect to the cleaned path with an HTML body;
+		// Synapse treats such paths as unknown.
+		WriteError(w, r, ErrUnrecognized())
+		return
+	}
 	h, pattern := rt.mux.Handler(r)
 	if pattern == "" {
 		// Let the mux tell "no such path" from "wrong method" without
@@ -283,3 +293,17 @@ type probeWriter struct {
 func (p *probeWriter) Header() http.Header         { return p.header }
 func (p *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (p *probeWriter) WriteHeader(code int)        { p.status = code }
+
+// cleanPath reports whether p has no empty, "." or ".." segments.
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && i != len(segs)-1) {
+			return false
+		}
+	}
+	return true
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,9 @@ type Host struct {
 
 // loaded is one instantiated module entry.
 type loaded struct {
+	// inflight counts calls whose callback has not returned, including those
+	// that outlived their deadline (their goroutine cannot be stopped).
+	inflight atomic.Int64
 	index    int
 	name     string
 	timeout  time.Duration
@@ -226,8 +230,15 @@ func (h *Host) registerWebResource(mod *loaded, path string, handler http.Handle
 	for _, r := range path {
 		// Unreserved and sub-delimiter characters of RFC 3986 paths only:
 		// anything else would not route (and spaces upset ServeMux).
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/-._~!$&'()*+,;=:@%", r)) {
+		// No '%': the router matches decoded paths, so an encoded path
+		// could reach a reserved prefix (or never match at all).
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/-._~!$&'()*+,;=:@", r)) {
 			return fmt.Errorf("module %q: RegisterWebResource(%q): invalid character %q in the path", mod.name, path, r)
+		}
+	}
+	for _, seg := range strings.Split(strings.Trim(path, "/"), "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("module %q: RegisterWebResource(%q): dot segments never match a request", mod.name, path)
 		}
 	}
 	path = strings.TrimSuffix(path, "/")

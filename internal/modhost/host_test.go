@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,12 +68,12 @@ func TestDecisionChain(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newTestHost(t)
-			called := 0
+			var called atomic.Int64
 			for i, s := range tc.steps {
 				m := h.testModule("m"+string(rune('0'+i)), 50*time.Millisecond, s.onError)
 				fn := s.fn
 				add(&h.spam.userMayCreateRoom, m, func(ctx context.Context, u string, c map[string]any) (module.Decision, error) {
-					called++
+					called.Add(1)
 					return fn(ctx, u, c)
 				})
 			}
@@ -88,8 +89,8 @@ func TestDecisionChain(t *testing.T) {
 			case d.Code() != tc.wantCode:
 				t.Fatalf("decision %v, want code %q", d, tc.wantCode)
 			}
-			if called != tc.called {
-				t.Errorf("called %d callbacks, want %d", called, tc.called)
+			if int(called.Load()) != tc.called {
+				t.Errorf("called %d callbacks, want %d", called.Load(), tc.called)
 			}
 		})
 	}
@@ -147,7 +148,7 @@ func TestWebResourcePaths(t *testing.T) {
 	module.Register(name, module.Factory{New: func(_ any, api *module.API) (any, error) {
 		for _, p := range []string{
 			"/_synapse/client/ok", "/_synapse/client/ok", "/_matrix/client/v3/x", "/_matrix/federation",
-			"/_matrix/key/v2/x", "/_matrix/media/v3/upload", "/_synapse/admin/v1/x", "relative", "/", "/_synapse/client/{x}", "/_matrix", "/_synapse", "/_synapse/client/a b",
+			"/_matrix/key/v2/x", "/_matrix/media/v3/upload", "/_synapse/admin/v1/x", "relative", "/", "/_synapse/client/{x}", "/_matrix", "/_synapse", "/_synapse/client/a b", "/_matrix/%63lient", "/_synapse/client/x/../y",
 		} {
 			errs = append(errs, api.RegisterWebResource(p, http.NotFoundHandler()))
 		}
@@ -170,5 +171,33 @@ func TestWebResourcePaths(t *testing.T) {
 	}
 	if n := len(h.WebResources()); n != 1 {
 		t.Errorf("%d resources registered, want 1", n)
+	}
+}
+
+func TestHungModuleIsBounded(t *testing.T) {
+	h := newTestHost(t)
+	release := make(chan struct{})
+	defer close(release)
+	m := h.testModule("hung", time.Millisecond, "")
+	add(&h.validity.isUserExpired, m, func(context.Context, string) (module.Expiry, error) {
+		<-release // ignores its context
+		return module.ExpiryUnknown, nil
+	})
+	var overload int
+	for range MaxInflight + 10 {
+		_, err := h.IsUserExpired(context.Background(), "@u:hs.test")
+		var ce *CallbackError
+		if !errors.As(err, &ce) {
+			t.Fatalf("err = %v", err)
+		}
+		if ce.Kind == FailOverload {
+			overload++
+		}
+	}
+	if got := m.inflight.Load(); got > MaxInflight {
+		t.Fatalf("%d calls in flight, want at most %d", got, MaxInflight)
+	}
+	if overload != 10 {
+		t.Fatalf("%d calls failed fast, want 10", overload)
 	}
 }

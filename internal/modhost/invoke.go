@@ -16,7 +16,15 @@ const (
 	FailPanic   FailureKind = "panic"   // the callback panicked
 	FailTimeout FailureKind = "timeout" // the callback outlived its deadline
 	FailInvalid FailureKind = "invalid" // the callback returned a value outside its type's range
+	// FailOverload: too many of the module's calls are still running (hung
+	// past their deadline); the call is failed at once instead of piling up
+	// another goroutine.
+	FailOverload FailureKind = "overload"
 )
+
+// MaxInflight bounds a module's calls that have not returned. A module that
+// hangs on every call would otherwise grow one goroutine per request.
+const MaxInflight = 1024
 
 // CallbackError is a failed callback whose failure policy is to fail the
 // request: the client gets 500 M_UNKNOWN, as when a Synapse module raises.
@@ -63,11 +71,19 @@ type result[R any] struct {
 // deadline; it is also shielded from the client going away (as Synapse runs
 // callbacks to completion), so only the deadline cancels its context.
 func invoke[R any](ctx context.Context, h *Host, m *loaded, callback string, fn func(context.Context) (R, error)) (R, error) {
+	if m.inflight.Load() >= MaxInflight {
+		m.log.Error("module has too many calls still running; failing this one at once", "callback", callback, "inflight", m.inflight.Load())
+		h.metrics.failure(m.name, callback, FailOverload)
+		var zero R
+		return zero, &CallbackError{Module: m.name, Callback: callback, Kind: FailOverload, Err: errors.New("too many calls still running")}
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.timeout)
 	defer cancel()
 	ch := make(chan result[R], 1)
 	start := time.Now()
+	m.inflight.Add(1)
 	go func() {
+		defer m.inflight.Add(-1)
 		defer func() {
 			if r := recover(); r != nil {
 				ch <- result[R]{err: &panicError{value: r, stack: debug.Stack()}}

@@ -172,11 +172,31 @@ func openSQLiteDB(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
+	// Switching a fresh file to WAL needs an exclusive lock, and SQLite does
+	// not always wait for it (busy_timeout does not cover that step): when
+	// two stores open one new file at once, retry for a while.
+	deadline := time.Now().Add(time.Duration(sqliteBusyTimeoutMS) * time.Millisecond)
+	for {
+		err = db.PingContext(ctx)
+		if err == nil {
+			return db, nil
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			db.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	return db, nil
+}
+
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }
 
 // sqliteDSN builds the modernc.org/sqlite DSN for path. The driver runs the

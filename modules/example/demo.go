@@ -31,7 +31,7 @@ func newDemo(config any, api *module.API) (any, error) {
 
 // hello answers GET ?name=X with {"hello": "X"}.
 func (d *Demo) hello(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		module.RespondError(w, &module.Error{Status: http.StatusMethodNotAllowed, Code: "M_UNRECOGNIZED", Message: "Unrecognized request"})
 		return
 	}
