@@ -22,8 +22,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -134,8 +136,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("starting Sluice", "config", abs(path), "server_name", cfg.ServerName,
 		"signing_key", cfg.SigningKeyPath, "media_store", cfg.MediaStorePath, "modules", len(cfg.Modules))
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first SIGINT or SIGTERM stops the server gracefully; one more
+	// while it drains stops waiting for it.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watching, watchDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		select {
+		case <-sigs:
+			cancel()
+		case <-watching:
+		}
+	}()
+	// stopWatching hands the signals over to the drain below.
+	stopWatching := sync.OnceFunc(func() { close(watching); <-watchDone })
+	defer stopWatching()
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -144,22 +163,46 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if cfg.RegistrationSharedSecret != "" {
-		log.Info("create a user with: sluice register-user -c " + path)
+		log.Info("create a user with: " + registerUserHint(os.Args[0], path))
 	}
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: letting in-flight requests finish")
+		log.Info("shutting down: letting in-flight requests finish (send the signal again to exit now)")
 	case runErr = <-srv.Errors():
 		log.Error("a listener failed; shutting down", "err", runErr)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	stopWatching()
+	sctx, cancelShutdown := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelShutdown()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- srv.Shutdown(sctx) }()
+	select {
+	case err := <-shutdown:
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	case <-sigs:
+		log.Warn("second signal: exiting now")
+		return errSecondSignal
 	}
 	log.Info("stopped cleanly")
 	return runErr
+}
+
+// errSecondSignal ends serve when a signal comes during the graceful stop.
+var errSecondSignal = errors.New("interrupted again while shutting down: exited without finishing")
+
+// registerUserHint is the command that creates a user on the server just
+// started: under "go run" (a binary in the go-build cache's exe directory)
+// there is no sluice binary to run, so it is "go run ./cmd/sluice".
+func registerUserHint(argv0, configPath string) string {
+	cmd := "sluice"
+	a := filepath.ToSlash(argv0)
+	if strings.Contains(a, "/go-build") && path.Base(path.Dir(a)) == "exe" {
+		cmd = "go run ./cmd/sluice"
+	}
+	return cmd + " register-user -c " + configPath
 }
 
 func abs(p string) string {

@@ -225,7 +225,7 @@ func TestCheckConfig(t *testing.T) {
 		{"module's own validation", strings.Replace(goodConfig, "limit: 3", "limit: -3", 1), 1,
 			[]string{`modules[1].config.limit: failed to parse config for module "clitest.Strict": must not be negative`}},
 		{"module's config not a mapping", strings.Replace(goodConfig, "    config:\n      words: [a, b]\n      limit: 3\n", "    config: [a, b]\n", 1), 1,
-			[]string{`modules[1].config (line 9): failed to parse config for module "clitest.Strict"`, "expected a mapping (line 10)"}},
+			[]string{`modules[1].config (line 9): failed to parse config for module "clitest.Strict"`, "expected a mapping, got a list (line 10)"}},
 		{"module's ParseConfig panics", strings.Replace(goodConfig, "words: [a, b]", "words: [panic]", 1), 1,
 			[]string{`modules[1].config (line 9): failed to parse config for module "clitest.Strict": panic: clitest.Strict cannot stand this word`}},
 		{"invalid YAML", "server_name: a.b\nlisteners:\n  - port: 1\n   type: http\n", 1, []string{"sluice.yaml:4: not valid YAML"}},
@@ -385,6 +385,42 @@ func TestRegisterUser(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", code, errOut)
 		}
 	})
+	// Flags after the server URL count, as with Synapse's argparse.
+	t.Run("flags after the server URL", func(t *testing.T) {
+		code, out, errOut := run(t, "", "register-user", "-k", testserver.SharedSecret, srv.URL, "-u", "gina", "-p", "pw", "--no-admin")
+		if code != 0 || !strings.Contains(out, "Success!") || strings.Contains(out, "localpart") || strings.Contains(out, "Password") {
+			t.Fatalf("exit %d, stdout %q, stderr %q; want no prompt", code, out, errOut)
+		}
+		srv.Login(t, "gina", "pw")
+	})
+	t.Run("flags on both sides of the server URL", func(t *testing.T) {
+		code, out, errOut := run(t, "", "register-user", "-u", "hank", srv.URL, "-k", testserver.SharedSecret, "-p", "pw", "-a")
+		if code != 0 || !strings.Contains(out, "Success!") {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+		if info, err := srv.Srv.Accounts().GetUserInfo(ctx, "@hank:test.local"); err != nil || !info.IsAdmin {
+			t.Errorf("hank: %+v, %v; want an admin (-a came after the URL)", info, err)
+		}
+	})
+	t.Run("-- ends the flags", func(t *testing.T) {
+		code, out, errOut := run(t, "", "register-user", "-k", testserver.SharedSecret, "-u", "ivy", "-p", "--", "--no-admin", "--", srv.URL)
+		if code != 0 || !strings.Contains(out, "Success!") {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+		srv.Login(t, "ivy", "--") // "-p --" is a password
+	})
+	t.Run("two server URLs", func(t *testing.T) {
+		code, out, errOut := run(t, "", "register-user", "-k", "s", srv.URL, "-u", "a", "-p", "b", "--no-admin", "http://127.0.0.1:1")
+		if code != 2 || !strings.Contains(errOut, "one server URL at most") || strings.Contains(out, "Sending") {
+			t.Errorf("exit %d, stdout %q, stderr %q; want a usage error", code, out, errOut)
+		}
+	})
+	t.Run("a bad flag after the server URL", func(t *testing.T) {
+		code, _, errOut := run(t, "", "register-user", "-k", "s", srv.URL, "--bogus")
+		if code != 2 || !strings.Contains(errOut, "bogus") {
+			t.Errorf("exit %d, stderr %q; want a usage error", code, errOut)
+		}
+	})
 }
 
 // register-user -c reads the secret and the client listener's port from a
@@ -426,6 +462,14 @@ func TestRegisterUserWithConfig(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Success!") {
 			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
+	})
+	t.Run("flags after the URL argument", func(t *testing.T) {
+		cfg := writeFile(t, filepath.Join(dir, "d", "sluice.yaml"), "server_name: test.local\nregistration_shared_secret: "+testserver.SharedSecret+"\n")
+		code, out, errOut := run(t, "", "register-user", "-c", cfg, srv.URL, "-u", "cleo", "-p", "pw", "--no-admin")
+		if code != 0 || !strings.Contains(out, "Success!") || strings.Contains(out, "localpart") {
+			t.Fatalf("exit %d, stdout %q, stderr %q; want no prompt", code, out, errOut)
+		}
+		srv.Login(t, "cleo", "pw")
 	})
 	for _, tt := range []struct{ name, text, want string }{
 		{"no secret", "server_name: x\n", "No 'registration_shared_secret' or 'registration_shared_secret_path' defined in config."},

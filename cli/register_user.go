@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,8 +51,12 @@ func registerUser(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		fs.StringVar(&secret, n, "", "the registration shared secret")
 	}
 	fs.BoolVar(&existsOK, "exists-ok", false, "succeed if the user already exists")
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
 		return usageError{err}
+	}
+	if len(positional) > 1 {
+		return usageError{fmt.Errorf("one server URL at most, got %d arguments: %s", len(positional), strings.Join(positional, " "))}
 	}
 	if (configPath == "") == (secret == "") {
 		return usageError{errors.New("exactly one of -c FILE and -k SECRET is required")}
@@ -62,7 +67,10 @@ func registerUser(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if password != "" && passwordFile != "" {
 		return usageError{errors.New("-p and --password-file are mutually exclusive")}
 	}
-	serverURL := fs.Arg(0)
+	var serverURL string
+	if len(positional) == 1 {
+		serverURL = positional[0]
+	}
 	if configPath != "" {
 		s, u, err := secretFromConfig(configPath)
 		if err != nil {
@@ -130,7 +138,7 @@ func registerUser(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		}
 	}
 	fmt.Fprintln(stdout, "Sending registration request...")
-	err := sharedSecretRegister(ctx, serverURL, secret, localpart, password, admin, userType)
+	err = sharedSecretRegister(ctx, serverURL, secret, localpart, password, admin, userType)
 	var se *serverError
 	if errors.As(err, &se) && existsOK && se.Code == "M_USER_IN_USE" {
 		fmt.Fprintln(stdout, "User already exists. Skipping.")
@@ -141,6 +149,40 @@ func registerUser(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	}
 	fmt.Fprintln(stdout, "Success!")
 	return nil
+}
+
+// parseInterspersed parses flags before and after positional arguments, as
+// Python's argparse (so Synapse's register_new_matrix_user) does:
+// "-c FILE URL -u bob" sets -u. After "--" everything is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) (positional []string, err error) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" && !takesValue(fs, args, consumed-2) {
+			return append(positional, rest...), nil
+		}
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// takesValue reports whether args[i] is a flag whose value is the next
+// argument ("-p --" sets the password to "--": it does not end the flags).
+func takesValue(fs *flag.FlagSet, args []string, i int) bool {
+	if i < 0 || !strings.HasPrefix(args[i], "-") || args[i] == "-" || args[i] == "--" || strings.Contains(args[i], "=") {
+		return false
+	}
+	f := fs.Lookup(strings.TrimLeft(args[i], "-"))
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
 }
 
 func readPassword(in *bufio.Reader, stdin io.Reader, stdout io.Writer, prompt string) (string, error) {

@@ -251,6 +251,16 @@ modules:
 				eq(t, "public_baseurl", c.PublicBaseURL, "http://a.b:8008/matrix/")
 			}},
 		{name: "bcrypt_rounds bounds", text: "server_name: a.b\nbcrypt_rounds: 31\n"},
+		{name: "YAML 1.1 booleans: off", text: "server_name: a.b\nenable_metrics: off\nenable_registration: No\n"},
+		{name: "a whole float is an integer", text: "server_name: a.b\nbcrypt_rounds: 10.0\n",
+			check: func(t *testing.T, dir string, c *config.Config) {
+				eq(t, "bcrypt_rounds", c.BcryptRounds, 10)
+			}},
+		{name: "quoted strings that look like other types", text: "server_name: '5'\nregistration_shared_secret: \"true\"\nsigning_key_path: '1.5'\n",
+			check: func(t *testing.T, dir string, c *config.Config) {
+				eq(t, "server_name", c.ServerName, "5")
+				eq(t, "registration_shared_secret", c.RegistrationSharedSecret, "true")
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,17 +306,31 @@ func TestParseInvalid(t *testing.T) {
 		{"unknown module key", base + "modules:\n  - module: a\n  - module: b\n    timout: 5s\n", "modules[1].timout", 6, "unknown key"},
 		{"line is not a module key", base + "modules:\n  - module: a\n    line: 5\n", "modules[0].line", 5, "unknown key"},
 
-		{"wrong type: port", base + "listeners:\n  - port: \"abc\"\n    type: http\n", "listeners[0].port", 4, "cannot unmarshal !!str `abc` into int"},
-		{"wrong type: port in a flow mapping", base + "listeners: [{type: http, port: abc, x_forwarded: true}]\n", "listeners[0].port", 3, "`abc`"},
-		{"wrong type: port is a list", base + "listeners:\n  - port: [1, 2]\n    type: http\n", "listeners[0].port", 4, "!!seq into int"},
+		{"wrong type: port", base + "listeners:\n  - port: \"abc\"\n    type: http\n", "listeners[0].port", 4, `expected an integer, got a string ("abc")`},
+		{"wrong type: port in a flow mapping", base + "listeners: [{type: http, port: abc, x_forwarded: true}]\n", "listeners[0].port", 3, `got a string ("abc")`},
+		{"wrong type: port is a list", base + "listeners:\n  - port: [1, 2]\n    type: http\n", "listeners[0].port", 4, "expected an integer, got a list"},
 		{"wrong type: port is a fraction", base + "listeners:\n  - port: 8008.5\n    type: http\n", "listeners[0].port", 4, "expected an integer"},
-		{"wrong type: listeners", base + "listeners: 8008\n", "listeners", 3, "into []config.Listener"},
+		{"wrong type: listeners", base + "listeners: 8008\n", "listeners", 3, "expected a list, got an integer (8008)"},
 		{"wrong type: listener", base + "listeners:\n  - 8008\n", "listeners[0]", 4, "expected a mapping"},
-		{"wrong type: bind_addresses", base + "listeners:\n  - port: 1\n    type: http\n    bind_addresses: 127.0.0.1\n", "listeners[0].bind_addresses", 6, "into []string"},
+		{"wrong type: bind_addresses", base + "listeners:\n  - port: 1\n    type: http\n    bind_addresses: 127.0.0.1\n", "listeners[0].bind_addresses", 6, `expected a list, got a string ("127.0.0.1")`},
 		{"wrong type: database", base + "database: sqlite3\n", "database", 3, "expected a mapping"},
-		{"wrong type: bool", base + "enable_metrics: sometimes\n", "enable_metrics", 3, "into bool"},
+		{"wrong type: bool", base + "enable_metrics: sometimes\n", "enable_metrics", 3, `expected true or false, got a string ("sometimes")`},
 		{"wrong type: bcrypt_rounds", base + "bcrypt_rounds: 12.5\n", "bcrypt_rounds", 3, "expected an integer"},
-		{"wrong type: server_name", "server_name: [a, b]\n", "server_name", 1, "!!seq into string"},
+		{"wrong type: server_name", "server_name: [a, b]\n", "server_name", 1, "expected a string, got a list"},
+		{"wrong type: server_name is an integer", "server_name: 5\n", "server_name", 1, "expected a string, got an integer (5); quote it"},
+		{"wrong type: server_name is a float", "server_name: 1.5\n", "server_name", 1, "expected a string, got a float (1.5); quote it"},
+		{"wrong type: server_name is empty", "server_name:\n", "server_name", 1, "expected a string, got an empty value"},
+		{"wrong type: secret is a boolean", "server_name: a.b\nregistration_shared_secret: true\n", "registration_shared_secret", 2, "expected a string, got a boolean (true); quote it"},
+		{"wrong type: quoted bool", base + "enable_registration: \"yes\"\nenable_registration_without_verification: true\n", "enable_registration", 3, `expected true or false, got a string ("yes")`},
+		{"wrong type: bool is an integer", base + "enable_metrics: 1\n", "enable_metrics", 3, "expected true or false, got an integer (1)"},
+		{"wrong type: bool is y", base + "enable_metrics: y\n", "enable_metrics", 3, "expected true or false"},
+		{"wrong type: port is empty", base + "listeners:\n  - port:\n    type: http\n", "listeners[0].port", 4, "expected an integer, got an empty value"},
+		{"wrong type: port is quoted", base + "listeners:\n  - port: '8008'\n    type: http\n", "listeners[0].port", 4, `expected an integer, got a string ("8008")`},
+		{"wrong type: modules is a mapping", base + "modules: {}\n", "modules", 3, "expected a list, got a mapping"},
+		{"wrong type: resources is a mapping", base + "listeners:\n  - port: 1\n    type: http\n    resources:\n      names: [client]\n", "listeners[0].resources", 7, "expected a list, got a mapping"},
+		{"wrong type: names is a string", base + "listeners:\n  - {port: 1, type: http, resources: [{names: client}]}\n", "listeners[0].resources[0].names", 4, "expected a list"},
+		{"wrong type: database.args is a list", base + "database:\n  name: sqlite3\n  args: [x]\n", "database.args", 5, "expected a mapping, got a list"},
+		{"wrong type: database port is a string", base + "database:\n  name: postgres\n  args: {port: db}\n", "database.args.port", 5, "expected an integer"},
 		{"duplicate key", base + "server_name: other.org\n", "server_name", 3, "already defined at line 1"},
 		{"not a mapping", "- server_name: a\n", "", 1, "expected a mapping"},
 

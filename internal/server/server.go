@@ -45,7 +45,24 @@ type Server struct {
 	addrs   []net.Addr
 	wg      sync.WaitGroup
 	errs    chan error
+
+	// The janitor's goroutine, from Start to Shutdown.
+	stopJanitor context.CancelFunc
+	janitorDone chan struct{}
 }
+
+// UIASessionLifetime is how long a user-interactive authentication session
+// lives: Synapse's 48 hours. It is the value of uiaSessionLifetime in
+// internal/clientapi/uia.go, which refuses older sessions; the janitor
+// deletes them. Keep the two equal.
+const UIASessionLifetime = 48 * time.Hour
+
+// janitorInterval is how often the janitor runs (and once at Start).
+const janitorInterval = time.Hour
+
+// moduleCloseTimeout bounds closing the modules that did load when New
+// fails after some of them.
+const moduleCloseTimeout = 10 * time.Second
 
 // New opens the database, loads the signing key and the modules (in
 // `modules:` order, before any listener opens) and builds the handlers.
@@ -95,6 +112,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	})
 	s.accounts = accounts.New(s.store, s.host, cfg.ServerName, cfg.BcryptRounds, log.With("component", "accounts"))
 	if err := s.host.Load(ctx, cfg.Modules, s.accounts); err != nil {
+		// The modules loaded before the failing one are running: close
+		// them (Host.Close skips the entries that never got an instance).
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), moduleCloseTimeout)
+		s.closeModules(cctx)
+		cancel()
 		s.store.Close()
 		return nil, err
 	}
@@ -209,7 +231,8 @@ func forwardedFor(next http.Handler) http.Handler {
 	})
 }
 
-// Start opens every listener. It returns once all are listening.
+// Start opens every listener and starts the background janitor. It returns
+// once all are listening.
 func (s *Server) Start() error {
 	for _, l := range s.cfg.Listeners {
 		if l.Type == "metrics" && !s.cfg.EnableMetrics {
@@ -226,22 +249,13 @@ func (s *Server) Start() error {
 				}
 			}
 		}
+		lns, err := listenAll(l.BindAddresses, l.Port)
+		if err != nil {
+			s.Shutdown(context.Background())
+			return err
+		}
 		handler := s.Handler(l)
-		var boundV6Any bool
-		for _, addr := range l.BindAddresses {
-			ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(l.Port)))
-			if err != nil {
-				// "::" usually covers IPv4 too, so Synapse's default pair
-				// ["::", "0.0.0.0"] then fails on the second: not an error.
-				if addr == "0.0.0.0" && boundV6Any && errors.Is(err, syscall.EADDRINUSE) {
-					continue
-				}
-				s.Shutdown(context.Background())
-				return fmt.Errorf("server: listen on %s port %d: %w", addr, l.Port, err)
-			}
-			if addr == "::" {
-				boundV6Any = true
-			}
+		for _, ln := range lns {
 			srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 			s.servers = append(s.servers, srv)
 			s.addrs = append(s.addrs, ln.Addr())
@@ -255,7 +269,95 @@ func (s *Server) Start() error {
 			}()
 		}
 	}
+	s.startJanitor()
 	return nil
+}
+
+// listenAll opens one listener's addresses. With port 0 the first address
+// gets a free port and the others that same port, so that the listener has
+// one port however many addresses it has; when that port is taken on a
+// later address, it starts over with another free port (a few times).
+func listenAll(addrs []string, port int) ([]net.Listener, error) {
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		lns, retry, err := listenOnce(addrs, port)
+		if err == nil || !retry || attempt == attempts {
+			return lns, err
+		}
+	}
+}
+
+// listenOnce is one attempt of listenAll. retry reports a port 0 that was
+// free on the first address but taken on a later one.
+func listenOnce(addrs []string, port int) (lns []net.Listener, retry bool, err error) {
+	var boundV6Any bool
+	p := port
+	for _, addr := range addrs {
+		ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(p)))
+		if err != nil {
+			// "::" usually covers IPv4 too, so Synapse's default pair
+			// ["::", "0.0.0.0"] then fails on the second: not an error.
+			if addr == "0.0.0.0" && boundV6Any && errors.Is(err, syscall.EADDRINUSE) {
+				continue
+			}
+			for _, l := range lns {
+				l.Close()
+			}
+			retry = port == 0 && len(lns) > 0 && errors.Is(err, syscall.EADDRINUSE)
+			return nil, retry, fmt.Errorf("server: listen on %s port %d: %w", addr, p, err)
+		}
+		if addr == "::" {
+			boundV6Any = true
+		}
+		if p == 0 {
+			if a, ok := ln.Addr().(*net.TCPAddr); ok {
+				p = a.Port
+			}
+		}
+		lns = append(lns, ln)
+	}
+	return lns, false, nil
+}
+
+// startJanitor runs the periodic clean-ups in the background, once now and
+// then every janitorInterval, until Shutdown.
+func (s *Server) startJanitor() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	s.stopJanitor, s.janitorDone = cancel, done
+	go func() {
+		defer close(done)
+		t := time.NewTicker(janitorInterval)
+		defer t.Stop()
+		for {
+			s.janitorTick(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// janitorTick is one run of the janitor. It logs its errors and never
+// panics out: a failed clean-up is retried at the next tick.
+func (s *Server) janitorTick(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("janitor panicked", "panic", r)
+		}
+	}()
+	if err := s.DeleteExpiredUIASessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		s.log.Error("janitor: deleting expired UIA sessions failed", "err", err)
+	}
+}
+
+// DeleteExpiredUIASessions deletes the user-interactive authentication
+// sessions created more than UIASessionLifetime before now. The janitor
+// calls it every hour.
+func (s *Server) DeleteExpiredUIASessions(ctx context.Context, now time.Time) error {
+	return s.store.DeleteUIASessionsBefore(ctx, now.Add(-UIASessionLifetime).UnixMilli())
 }
 
 // Addrs are the addresses the listeners are bound to, in configuration order.
@@ -265,7 +367,8 @@ func (s *Server) Addrs() []net.Addr { return append([]net.Addr(nil), s.addrs...)
 func (s *Server) Errors() <-chan error { return s.errs }
 
 // Shutdown stops accepting requests, lets in-flight ones finish (until ctx
-// ends), closes the modules, then closes the database cleanly.
+// ends), stops the janitor, closes the modules (waiting for them until ctx
+// ends), then closes the database cleanly.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	for _, srv := range s.servers {
@@ -274,11 +377,39 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.wg.Wait()
-	s.host.Close(ctx)
+	if s.stopJanitor != nil {
+		s.stopJanitor()
+		select {
+		case <-s.janitorDone:
+		case <-ctx.Done():
+			s.log.Warn("the janitor did not stop in time; closing the database under it")
+		}
+	}
+	s.closeModules(ctx)
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// closeModules closes the modules, but waits no longer than ctx: a module's
+// Close may ignore its context and hang.
+func (s *Server) closeModules(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("a module panicked while closing", "panic", r)
+			}
+		}()
+		s.host.Close(ctx)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("modules did not close in time; going on without them", "err", ctx.Err())
+	}
 }

@@ -5,6 +5,7 @@
 package yamlstrict
 
 import (
+	"encoding"
 	"fmt"
 	"math"
 	"reflect"
@@ -61,19 +62,28 @@ func Decode(node *yaml.Node, v any, prefix string) error {
 }
 
 var (
-	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
-	durationType    = reflect.TypeOf(time.Duration(0))
+	unmarshalerType     = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+	durationType        = reflect.TypeOf(time.Duration(0))
 )
 
 func check(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
+	pointer := false
 	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+		t, pointer = t.Elem(), true
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
 		return nil // the type validates itself
+	}
+	null := n.Kind == yaml.ScalarNode && n.ShortTag() == nullTag
+	if pointer && null {
+		return nil // a nil pointer
+	}
+	if n.Kind == yaml.ScalarNode && (reflect.PointerTo(t).Implements(textUnmarshalerType) || t.Implements(textUnmarshalerType)) {
+		return nil // yaml.v3 hands any scalar to UnmarshalText, which validates it
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -81,10 +91,10 @@ func check(n *yaml.Node, t reflect.Type, path string) error {
 			return nil
 		}
 		if n.Kind != yaml.MappingNode {
-			if n.Tag == "!!null" {
+			if null {
 				return nil
 			}
-			return &Error{Line: n.Line, Path: path, Msg: "expected a mapping"}
+			return mismatch(n, path, "a mapping")
 		}
 		fields := structFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -107,7 +117,10 @@ func check(n *yaml.Node, t reflect.Type, path string) error {
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
-			return nil // a type error node.Decode will report with its line
+			if null {
+				return nil // an empty list, as yaml.v3 decodes it
+			}
+			return mismatch(n, path, "a list")
 		}
 		for i, c := range n.Content {
 			if err := check(c, t.Elem(), path+"["+strconv.Itoa(i)+"]"); err != nil {
@@ -116,25 +129,127 @@ func check(n *yaml.Node, t reflect.Type, path string) error {
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			return nil
+			if null {
+				return nil
+			}
+			return mismatch(n, path, "a mapping")
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if err := check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
 				return err
 			}
 		}
+	case reflect.String:
+		switch n.ShortTag() {
+		case strTag, binaryTag:
+			return nil
+		}
+		return mismatch(n, path, "a string")
+	case reflect.Bool:
+		if tag := n.ShortTag(); tag == boolTag || tag == strTag && plain(n) && yaml11Bools[n.Value] {
+			// Plain yes/no/on/off are booleans in YAML 1.1, as Synapse's
+			// PyYAML reads them; quoted, they are strings in any YAML.
+			return nil
+		}
+		return mismatch(n, path, "true or false")
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		// yaml.v3 silently truncates a float into an integer (port: 8008.5
-		// becomes 8008); a strict decoder refuses a fractional number.
-		if t != durationType && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
+		if t == durationType {
+			return nil // yaml.v3 takes a time.ParseDuration string and reports the rest
+		}
+		switch n.ShortTag() {
+		case intTag:
+			return nil // overflow is yaml.v3's to report
+		case floatTag:
+			// yaml.v3 silently truncates a float into an integer (port: 8008.5
+			// becomes 8008); a strict decoder refuses a fractional number.
 			var f float64
 			if err := n.Decode(&f); err == nil && (math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f)) {
 				return &Error{Line: n.Line, Column: n.Column, Path: path, Msg: fmt.Sprintf("expected an integer, got %s", n.Value)}
 			}
+			return nil
 		}
+		return mismatch(n, path, "an integer")
+	case reflect.Float32, reflect.Float64:
+		switch n.ShortTag() {
+		case intTag, floatTag:
+			return nil
+		}
+		return mismatch(n, path, "a number")
 	}
 	return nil
+}
+
+const (
+	strTag    = "!!str"
+	binaryTag = "!!binary"
+	boolTag   = "!!bool"
+	intTag    = "!!int"
+	floatTag  = "!!float"
+	nullTag   = "!!null"
+)
+
+// yaml11Bools are the plain scalars YAML 1.1 (PyYAML, so Synapse) reads as
+// booleans beyond true and false. yaml.v3 also takes y and n into a bool;
+// PyYAML reads those as strings, so they are refused.
+var yaml11Bools = map[string]bool{
+	"yes": true, "Yes": true, "YES": true, "no": true, "No": true, "NO": true,
+	"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true,
+}
+
+// plain reports whether n is a plain scalar: not quoted, not a block
+// scalar, without an explicit tag. Its type is what YAML resolves it to.
+func plain(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode &&
+		n.Style&(yaml.TaggedStyle|yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0
+}
+
+// mismatch is the error for a node whose YAML type does not fit the target:
+// "expected a string, got an integer (5); quote it".
+func mismatch(n *yaml.Node, path, want string) *Error {
+	msg := "expected " + want + ", got " + describe(n)
+	if want == "a string" && plain(n) {
+		switch n.ShortTag() {
+		case intTag, floatTag, boolTag, nullTag, "!!timestamp":
+			msg += "; quote it"
+		}
+	}
+	return &Error{Line: n.Line, Column: n.Column, Path: path, Msg: msg}
+}
+
+// describe names the YAML type of a node, with the value of a scalar.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	value := n.Value
+	if len(value) > 40 {
+		value = value[:37] + "..."
+	}
+	switch tag := n.ShortTag(); tag {
+	case nullTag:
+		if n.Value == "" {
+			return "an empty value"
+		}
+		return "null (" + value + ")"
+	case strTag:
+		return "a string (" + strconv.Quote(value) + ")"
+	case intTag:
+		return "an integer (" + value + ")"
+	case floatTag:
+		return "a float (" + value + ")"
+	case boolTag:
+		return "a boolean (" + value + ")"
+	case "!!timestamp":
+		return "a timestamp (" + value + ")"
+	case binaryTag:
+		return "binary data"
+	default:
+		return tag + " (" + value + ")"
+	}
 }
 
 func checkMerge(n *yaml.Node, t reflect.Type, path string) error {

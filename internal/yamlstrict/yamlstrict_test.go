@@ -81,21 +81,22 @@ type target struct {
 	Arr       [2]inner         `yaml:"arr"`
 	Map       map[string]inner `yaml:"map"`
 	Nested    map[string][]inner
-	Ints      []int         `yaml:"ints"`
-	Port      int           `yaml:"port"`
-	Small     uint8         `yaml:"small"`
-	Ratio     float64       `yaml:"ratio"`
-	Flag      bool          `yaml:"flag"`
-	Wait      time.Duration `yaml:"wait"`
-	Level     level         `yaml:"level"`
-	Levels    []level       `yaml:"levels"`
-	LineOnly  lineOnly      `yaml:"line_only"`
-	Plain     plainErr      `yaml:"plain"`
-	Free      free          `yaml:"free"`
-	Any       any           `yaml:"any"`
-	Node      yaml.Node     `yaml:"node"`
-	Skipped   string        `yaml:"-"`
-	Untagged  string        // key "untagged", yaml.v3's default
+	Labels    map[string]string `yaml:"labels"`
+	Ints      []int             `yaml:"ints"`
+	Port      int               `yaml:"port"`
+	Small     uint8             `yaml:"small"`
+	Ratio     float64           `yaml:"ratio"`
+	Flag      bool              `yaml:"flag"`
+	Wait      time.Duration     `yaml:"wait"`
+	Level     level             `yaml:"level"`
+	Levels    []level           `yaml:"levels"`
+	LineOnly  lineOnly          `yaml:"line_only"`
+	Plain     plainErr          `yaml:"plain"`
+	Free      free              `yaml:"free"`
+	Any       any               `yaml:"any"`
+	Node      yaml.Node         `yaml:"node"`
+	Skipped   string            `yaml:"-"`
+	Untagged  string            // key "untagged", yaml.v3's default
 	Embedded  `yaml:",inline"`
 	*Other    `yaml:",inline"`
 	unexposed string
@@ -232,15 +233,18 @@ func TestDecodeErrors(t *testing.T) {
 		{"struct given a list", "list:\n  - [1]\n", "", "list[0]", 2, "expected a mapping"},
 		{"document is not a mapping", "- a\n- b\n", "", "", 1, "expected a mapping"},
 
-		{"string into int", "name: x\nport: abc\n", "", "port", 2, "cannot unmarshal !!str `abc` into int"},
-		{"quoted number into int", "port: \"8008\"\n", "", "port", 1, "!!str `8008`"},
-		{"list into int", "port: [1, 2]\n", "", "port", 1, "cannot unmarshal !!seq into int"},
-		{"list into int in a list item", "list:\n  - a: [1, 2]\n", "", "list[0].a", 2, "!!seq"},
-		{"mapping into list", "ints: {a: 1}\n", "", "ints", 1, "!!map"},
-		{"scalar into list", "ints: 5\n", "", "ints", 1, "!!int `5` into []int"},
-		{"bad element of a flow list", "ints: [1, x, 3]\n", "", "ints[1]", 1, "!!str `x`"},
-		{"bad field in a flow mapping", "list: [{a: 1}, {b: [y], a: x}]\n", "", "list[1].a", 1, "!!str `x`"},
-		{"long value, truncated in yaml's message", "inner: {b: [abcdefghijklmnop], a: qrstuvwxyz0123}\n", "", "inner.a", 1, "`qrstuvw...`"},
+		{"string into int", "name: x\nport: abc\n", "", "port", 2, `expected an integer, got a string ("abc")`},
+		{"quoted number into int", "port: \"8008\"\n", "", "port", 1, `expected an integer, got a string ("8008")`},
+		{"list into int", "port: [1, 2]\n", "", "port", 1, "expected an integer, got a list"},
+		{"list into int in a list item", "list:\n  - a: [1, 2]\n", "", "list[0].a", 2, "got a list"},
+		{"mapping into list", "ints: {a: 1}\n", "", "ints", 1, "expected a list, got a mapping"},
+		{"scalar into list", "ints: 5\n", "", "ints", 1, "expected a list, got an integer (5)"},
+		{"bad element of a flow list", "ints: [1, x, 3]\n", "", "ints[1]", 1, `got a string ("x")`},
+		{"bad field in a flow mapping", "list: [{a: 1}, {b: [y], a: x}]\n", "", "list[1].a", 1, `got a string ("x")`},
+		// Overflow is the type error left to yaml.v3: its message says the
+		// line only, and the value (cut when long) tells which one it is.
+		{"overflow in a flow mapping, truncated in yaml's message", "inner: {a: 100000000000000000000, b: [abcdefghijklmnop]}\n", "", "inner.a", 1, "`1000000...`"},
+		{"overflow in a flow list", "ints: [1, 100000000000000000000, 3]\n", "", "ints[1]", 1, "into int"},
 		{"value in a map", "map:\n  k:\n    a: nope\n", "", "map.k.a", 3, "nope"},
 		{"overflow", "small: 256\n", "", "small", 1, "into uint8"},
 		{"negative into unsigned", "small: -1\n", "", "small", 1, "into uint8"},
@@ -248,9 +252,41 @@ func TestDecodeErrors(t *testing.T) {
 		{"fraction into unsigned", "small: 1.5\n", "", "small", 1, "expected an integer"},
 		{"infinity into int", "port: .inf\n", "", "port", 1, "expected an integer"},
 		{"fraction in a list of ints", "ints: [1, 2.5]\n", "", "ints[1]", 1, "expected an integer"},
-		{"bad bool", "flag: maybe\n", "", "flag", 1, "into bool"},
+		{"bad bool", "flag: maybe\n", "", "flag", 1, `expected true or false, got a string ("maybe")`},
 		{"bad time.Duration", "wait: soon\n", "", "wait", 1, "into time.Duration"},
 		{"duplicate key", "name: a\nport: 1\nname: b\n", "", "name", 3, "already defined at line 1"},
+
+		// The YAML type of a scalar must fit the target's kind.
+		{"integer into string", "name: 5\n", "", "name", 1, "expected a string, got an integer (5); quote it"},
+		{"float into string", "name: 0.5\n", "", "name", 1, "expected a string, got a float (0.5); quote it"},
+		{"boolean into string", "name: true\n", "", "name", 1, "expected a string, got a boolean (true); quote it"},
+		{"null into string", "name: ~\n", "", "name", 1, "expected a string, got null (~); quote it"},
+		{"empty value into string", "port: 1\nname:\n", "", "name", 2, "expected a string, got an empty value"},
+		{"timestamp into string", "name: 2001-12-14\n", "", "name", 1, "got a timestamp (2001-12-14); quote it"},
+		{"explicit !!int into string", "name: !!int 5\n", "", "name", 1, "expected a string, got an integer (5)"},
+		{"mapping into string", "name: {a: 1}\n", "", "name", 1, "expected a string, got a mapping"},
+		{"integer in a list of strings", "inner:\n  b: [x, 5]\n", "", "inner.b[1]", 2, "quote it"},
+		{"integer in a map of strings", "labels: {a: x, b: 2}\n", "", "labels.b", 1, "expected a string, got an integer (2)"},
+		{"quoted yes into bool", "flag: \"yes\"\n", "", "flag", 1, `expected true or false, got a string ("yes")`},
+		{"quoted true into bool", "flag: 'true'\n", "", "flag", 1, `got a string ("true")`},
+		{"y into bool", "flag: y\n", "", "flag", 1, `got a string ("y")`},
+		{"integer into bool", "flag: 1\n", "", "flag", 1, "expected true or false, got an integer (1)"},
+		{"null into bool", "flag: null\n", "", "flag", 1, "expected true or false, got null (null)"},
+		{"boolean into int", "port: true\n", "", "port", 1, "expected an integer, got a boolean (true)"},
+		{"null into int", "port:\n", "", "port", 1, "expected an integer, got an empty value"},
+		{"string into unsigned", "small: '1'\n", "", "small", 1, `expected an integer, got a string ("1")`},
+		{"string into float", "ratio: '0.5'\n", "", "ratio", 1, `expected a number, got a string ("0.5")`},
+		{"boolean into float", "ratio: on\n", "", "ratio", 1, `expected a number, got a string ("on")`},
+		{"null into float", "ratio: ~\n", "", "ratio", 1, "expected a number, got null"},
+
+		// A collection of the wrong shape.
+		{"mapping into array", "arr: {a: 1}\n", "", "arr", 1, "expected a list, got a mapping"},
+		{"list into map", "map: [a]\n", "", "map", 1, "expected a mapping, got a list"},
+		{"scalar into map", "name: x\nlabels: x\n", "", "labels", 2, `expected a mapping, got a string ("x")`},
+		{"scalar into a map of slices", "nested:\n  k: 5\n", "", "nested.k", 2, "expected a list, got an integer (5)"},
+		{"list into struct", "inner: [1]\n", "", "inner", 1, "expected a mapping, got a list"},
+		{"scalar into struct through a pointer", "ptr: x\n", "", "ptr", 1, "expected a mapping"},
+		{"the value of an alias", "any: &x {a: 1}\nints: *x\n", "", "ints", 1, "expected a list, got a mapping"},
 
 		{"Unmarshaler error", "name: x\nlevel: medium\n", "", "level", 2, `unknown level "medium"`},
 		{"Unmarshaler error in a flow mapping", "list: [{a: 1}]\nlevels: [low, medium, high]\n", "", "levels[1]", 2, `"medium"`},
@@ -346,5 +382,88 @@ func TestErrorText(t *testing.T) {
 		if got := tt.e.Error(); got != tt.want {
 			t.Errorf("%#v.Error() = %q, want %q", tt.e, got, tt.want)
 		}
+	}
+}
+
+// text is a encoding.TextUnmarshaler: yaml.v3 gives it any scalar.
+type text string
+
+func (x *text) UnmarshalText(b []byte) error {
+	*x = text("text:" + string(b))
+	return nil
+}
+
+// Every scalar here fits its target: a string target takes any !!str
+// (plain, quoted, block, tagged) and !!binary; a bool takes !!bool and the
+// YAML 1.1 words Synapse's PyYAML reads as booleans; an integer takes !!int
+// and a whole !!float; a float takes both; a pointer takes null.
+func TestDecodeScalarTypes(t *testing.T) {
+	type scalars struct {
+		S   string        `yaml:"s"`
+		B   bool          `yaml:"b"`
+		I   int           `yaml:"i"`
+		U   uint16        `yaml:"u"`
+		F   float64       `yaml:"f"`
+		PS  *string       `yaml:"ps"`
+		PI  *int          `yaml:"pi"`
+		D   time.Duration `yaml:"d"`
+		T   text          `yaml:"t"`
+		Any any           `yaml:"any"`
+	}
+	str := func(s string) *string { return &s }
+	for _, tt := range []struct {
+		text string
+		want scalars
+	}{
+		{"s: plain", scalars{S: "plain"}},
+		{"s: 'single'", scalars{S: "single"}},
+		{`s: "5"`, scalars{S: "5"}},
+		{"s: 'true'", scalars{S: "true"}},
+		{"s: ''", scalars{}},
+		{"s: |\n  block\n", scalars{S: "block\n"}},
+		{"s: >-\n  folded\n", scalars{S: "folded"}},
+		{"s: !!str 5", scalars{S: "5"}},
+		{"s: !!binary aGVsbG8=", scalars{S: "hello"}},
+		{"s: yes", scalars{S: "yes"}}, // a string in YAML 1.2, which yaml.v3 reads
+		{"b: true", scalars{B: true}},
+		{"b: False", scalars{}},
+		{"b: yes", scalars{B: true}},
+		{"b: ON", scalars{B: true}},
+		{"b: off", scalars{}},
+		{"b: !!bool true", scalars{B: true}},
+		{"i: 5", scalars{I: 5}},
+		{"i: -3", scalars{I: -3}},
+		{"i: 0x10", scalars{I: 16}},
+		{"i: 8008.0", scalars{I: 8008}},
+		{"i: 1e3", scalars{I: 1000}},
+		{"u: 65535", scalars{U: 65535}},
+		{"f: 1", scalars{F: 1}},
+		{"f: 1.5", scalars{F: 1.5}},
+		{"ps: ~", scalars{}},
+		{"ps: x", scalars{PS: str("x")}},
+		{"pi:", scalars{}},
+		{"d: 1m", scalars{D: time.Minute}},
+		{"t: 5", scalars{T: "text:5"}},
+		{"t: true", scalars{T: "text:true"}},
+		{"any: 5", scalars{Any: 5}},
+		{"any: ~", scalars{}},
+	} {
+		var got scalars
+		if err := yamlstrict.Decode(parse(t, tt.text+"\n"), &got, ""); err != nil {
+			t.Errorf("%q: %v", tt.text, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%q decoded to %+v, want %+v", tt.text, got, tt.want)
+		}
+	}
+}
+
+// A null collection is an empty one, as yaml.v3 decodes it; only a value of
+// another shape is refused.
+func TestDecodeNullCollections(t *testing.T) {
+	var got target
+	if err := yamlstrict.Decode(parse(t, "ints: ~\nmap:\nlabels: null\narr: ~\nnested: {k: ~}\n"), &got, ""); err != nil {
+		t.Fatal(err)
 	}
 }
