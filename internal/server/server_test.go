@@ -30,8 +30,9 @@ var (
 	closedMu sync.Mutex
 	closed   []string
 
-	hangRelease = make(chan struct{})
-	hangOnce    sync.Once
+	// hangRelease is made anew by each run of the test that uses it (the
+	// test may run several times with -count).
+	hangRelease chan struct{}
 )
 
 type recorder struct{ name string }
@@ -43,11 +44,11 @@ func (r recorder) Close(context.Context) error {
 	return nil
 }
 
-type hanging struct{}
+type hanging struct{ release chan struct{} }
 
 // Close ignores its context, as a badly written module may.
-func (hanging) Close(context.Context) error {
-	<-hangRelease
+func (h hanging) Close(context.Context) error {
+	<-h.release
 	return nil
 }
 
@@ -57,7 +58,7 @@ func init() {
 		return recorder{name: name}, nil
 	}})
 	module.Register("servertest.HangingClose", module.Factory{New: func(any, *module.API) (any, error) {
-		return hanging{}, nil
+		return hanging{release: hangRelease}, nil
 	}})
 	module.Register("servertest.FailNew", module.Factory{New: func(any, *module.API) (any, error) {
 		return nil, errors.New("servertest: refusing to start")
@@ -283,7 +284,9 @@ func TestJanitorDeletesExpiredUIASessions(t *testing.T) {
 
 // Shutdown returns when its context ends even if a module's Close hangs.
 func TestShutdownDoesNotWaitForAHungModule(t *testing.T) {
-	t.Cleanup(func() { hangOnce.Do(func() { close(hangRelease) }) })
+	hangRelease = make(chan struct{})
+	release := hangRelease
+	t.Cleanup(func() { close(release) })
 	cfg := parse(t, oneListener+"modules:\n  - module: servertest.HangingClose\n")
 	logs := &syncBuffer{}
 	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
