@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,20 +17,21 @@ import (
 
 // clitest.HangingClose is a module whose Close ignores its context and
 // hangs until the test releases it, so that serve's drain lasts.
-var (
-	hangRelease = make(chan struct{})
-	hangOnce    sync.Once
-)
+// hangRelease is made anew by each run of the test that uses it (tests may
+// run several times with -count).
+var hangRelease chan struct{}
 
-type hangingClose struct{}
+type hangingClose struct{ release chan struct{} }
 
-func (hangingClose) Close(context.Context) error {
-	<-hangRelease
+func (h hangingClose) Close(context.Context) error {
+	<-h.release
 	return nil
 }
 
 func init() {
-	module.Register("clitest.HangingClose", module.Factory{New: func(any, *module.API) (any, error) { return hangingClose{}, nil }})
+	module.Register("clitest.HangingClose", module.Factory{New: func(any, *module.API) (any, error) {
+		return hangingClose{release: hangRelease}, nil
+	}})
 }
 
 // signalServe starts serve with cfgExtra appended to a one-listener
@@ -82,7 +82,9 @@ func TestServeSignalStopsGracefully(t *testing.T) {
 
 // A second signal during the drain makes serve return at once, non-zero.
 func TestServeSecondSignalExitsNow(t *testing.T) {
-	t.Cleanup(func() { hangOnce.Do(func() { close(hangRelease) }) })
+	hangRelease = make(chan struct{})
+	release := hangRelease
+	t.Cleanup(func() { close(release) })
 	logs, done, code := signalServe(t, "modules:\n  - module: clitest.HangingClose\n")
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
