@@ -98,6 +98,7 @@ func openPostgres(ctx context.Context, o Options, log *slog.Logger, migs []migra
 		db.Close()
 		return nil, err
 	}
+	s.writer = newGroupWriter(db, maxBatchPostgres, nil)
 	log.Info("storage: opened postgres database", "max_open_conns", n)
 	return s, nil
 }
@@ -157,6 +158,13 @@ func openSQLite(ctx context.Context, o Options, log *slog.Logger, migs []migrati
 		return nil, fmt.Errorf("storage: open sqlite database %s: read pool: %w", path, err)
 	}
 	s.r = r
+	prepared, err := prepareStatements(ctx, w, preparedStatements)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("storage: open sqlite database %s: %w", path, err)
+	}
+	s.writer = newGroupWriter(w, maxBatchSQLite, prepared)
 	log.Info("storage: opened sqlite database", "path", path, "read_conns", n)
 	return s, nil
 }

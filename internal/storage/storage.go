@@ -125,4 +125,6 @@ type Store interface {
 	DeleteUIASession(ctx context.Context, id string) error
 	// DeleteUIASessionsBefore removes sessions created before ts (ms).
 	DeleteUIASessionsBefore(ctx context.Context, ts int64) error
+
+	RoomStore
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -25,6 +27,8 @@ type sqlStore struct {
 	r    *sql.DB
 	log  *slog.Logger
 	path string // SQLite file, for messages
+	// writer runs every PersistEvent, in group-committed batches, over w.
+	writer *groupWriter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -34,16 +38,22 @@ var _ Store = (*sqlStore)(nil)
 
 func (s *sqlStore) Dialect() string { return s.dialect }
 
-// Close closes the database. On SQLite it closes the read pool first, so no
-// reader pins the WAL, then checkpoints the WAL into the main file and
-// truncates it, leaving a self-contained database file behind. Calling it
-// again returns the first call's result.
+// Close closes the database. It first stops PersistEvent taking new events
+// and waits for the queued ones to be committed. On SQLite it then closes
+// the read pool, so no reader pins the WAL, checkpoints the WAL into the
+// main file and truncates it, leaving a self-contained database file
+// behind. Calling it again returns the first call's result.
 func (s *sqlStore) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.close() })
 	return s.closeErr
 }
 
 func (s *sqlStore) close() error {
+	// Let the group writer finish every queued PersistEvent first: their
+	// callers are waiting, and their transactions need the database.
+	if s.writer != nil {
+		s.writer.close()
+	}
 	if s.dialect == DriverPostgres {
 		if err := s.w.Close(); err != nil {
 			return fmt.Errorf("storage: close postgres database: %w", err)
@@ -134,6 +144,17 @@ func nullIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// checkText refuses strings PostgreSQL cannot store in TEXT (a NUL byte,
+// invalid UTF-8) and SQLite would, so both databases accept the same data.
+func checkText(vs ...string) error {
+	for _, v := range vs {
+		if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+			return fmt.Errorf("%q contains a NUL byte or invalid UTF-8", v)
+		}
+	}
+	return nil
 }
 
 // asciiLower folds A-Z to a-z and leaves every other byte alone: user IDs
