@@ -16,11 +16,16 @@ type Host interface {
 	Logger(module string) *slog.Logger
 	RegisterSpamCheckerCallbacks(module string, cb SpamCheckerCallbacks) error
 	RegisterAccountValidityCallbacks(module string, cb AccountValidityCallbacks) error
+	RegisterThirdPartyRulesCallbacks(module string, cb ThirdPartyRulesCallbacks) error
 	RegisterWebResource(module, path string, h http.Handler) error
 	GetUserByRequest(r *http.Request, allowExpired bool) (Requester, error)
 	GetUserInfo(ctx context.Context, userID string) (UserInfo, error)
 	CheckUserExists(ctx context.Context, userID string) (string, error)
 	RegisterUser(ctx context.Context, localpart string, opts RegisterUserOptions) (string, error)
+	GetRoomState(ctx context.Context, roomID string) (StateMap, error)
+	CreateAndSendEventIntoRoom(ctx context.Context, event map[string]any) (Event, error)
+	UpdateRoomMembership(ctx context.Context, sender, target, roomID, membership string, content map[string]any) (Event, error)
+	CreateRoom(ctx context.Context, userID string, config map[string]any) (string, error)
 }
 
 // API is what a module gets to talk to the server: Synapse's ModuleApi.
@@ -75,6 +80,12 @@ func (a *API) RegisterAccountValidityCallbacks(cb AccountValidityCallbacks) erro
 	return a.host.RegisterAccountValidityCallbacks(a.module, cb)
 }
 
+// RegisterThirdPartyRulesCallbacks adds third-party rules callbacks. Only
+// during New.
+func (a *API) RegisterThirdPartyRulesCallbacks(cb ThirdPartyRulesCallbacks) error {
+	return a.host.RegisterThirdPartyRulesCallbacks(a.module, cb)
+}
+
 // RegisterWebResource serves h at path (an absolute path, and everything
 // under it) on every HTTP listener. Only during New. The first module to
 // register a path wins; a later registration of the same path is ignored
@@ -125,6 +136,32 @@ func (a *API) CheckUserExists(ctx context.Context, userID string) (string, error
 // ID.
 func (a *API) RegisterUser(ctx context.Context, localpart string, opts RegisterUserOptions) (string, error) {
 	return a.host.RegisterUser(ctx, localpart, opts)
+}
+
+// GetRoomState returns a room's current state (Synapse's get_room_state).
+func (a *API) GetRoomState(ctx context.Context, roomID string) (StateMap, error) {
+	return a.host.GetRoomState(ctx, roomID)
+}
+
+// CreateAndSendEventIntoRoom sends a non-membership event (state events
+// too, with a "state_key") as a local user: the dict needs type, room_id,
+// sender and content. It goes through check_event_allowed and
+// check_event_for_spam and the auth rules, like a client's event, but is
+// not rate limited. Membership changes use UpdateRoomMembership.
+func (a *API) CreateAndSendEventIntoRoom(ctx context.Context, event map[string]any) (Event, error) {
+	return a.host.CreateAndSendEventIntoRoom(ctx, event)
+}
+
+// UpdateRoomMembership changes target's membership of a room, sent by the
+// local user sender (join, invite, leave, ban), with optional extra content.
+func (a *API) UpdateRoomMembership(ctx context.Context, sender, target, roomID, membership string, content map[string]any) (Event, error) {
+	return a.host.UpdateRoomMembership(ctx, sender, target, roomID, membership, content)
+}
+
+// CreateRoom creates a room as a local user with a /createRoom body, and
+// returns its ID.
+func (a *API) CreateRoom(ctx context.Context, userID string, config map[string]any) (string, error) {
+	return a.host.CreateRoom(ctx, userID, config)
 }
 
 // RegisterUserOptions are the optional parts of API.RegisterUser.

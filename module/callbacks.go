@@ -13,11 +13,39 @@ import "context"
 // Decision-returning callbacks chain: they run in `modules:` order and the
 // first answer that is not Allow wins; later callbacks are not called.
 type SpamCheckerCallbacks struct {
-	// UserMayCreateRoom (user_may_create_room) will be asked when userID
-	// creates a room, with a deep copy of the /createRoom request body.
-	// Sluice does not create rooms yet: the callback can be registered now
-	// and is called from the day POST /createRoom lands.
+	// CheckEventForSpam (check_event_for_spam) is asked for every
+	// non-membership event a local user or module sends: messages, state
+	// events other than m.room.member, redactions. Not for membership events
+	// and not for the initial events of /createRoom. A rejection reaches the
+	// client as 403 "This message has been rejected as probable spam" with
+	// the decision's errcode (or the DenyMessage text).
+	CheckEventForSpam func(ctx context.Context, ev Event) (Decision, error)
+
+	// UserMayJoinRoom (user_may_join_room) is asked when a local user joins
+	// a room (not the creator's join in /createRoom). isInvited says whether
+	// the user has a pending invite. Server admins are not asked. A
+	// rejection reaches the client as 403 "Not allowed to join this room".
+	UserMayJoinRoom func(ctx context.Context, userID, roomID string, isInvited bool) (Decision, error)
+
+	// UserMayInvite (user_may_invite) is asked when a local user invites
+	// another (also the invite list of /createRoom). Server admins are not
+	// asked. A rejection reaches the client as 403 "Invites have been
+	// disabled on this server".
+	UserMayInvite func(ctx context.Context, inviter, invitee, roomID string) (Decision, error)
+
+	// UserMayCreateRoom (user_may_create_room) is asked when userID creates
+	// a room, after on_create_room, with a deep copy of the (possibly
+	// modified) /createRoom body. Server admins are not asked. A rejection
+	// reaches the client as 403 "You are not permitted to create rooms".
 	UserMayCreateRoom func(ctx context.Context, userID string, roomConfig map[string]any) (Decision, error)
+
+	// UserMaySendStateEvent (user_may_send_state_event) is asked for
+	// PUT /rooms/{roomId}/state/{type}/{stateKey} (m.room.member too), with
+	// a deep copy of the content. Server admins are not asked. A rejection
+	// reaches the client as 403 "You are not permitted to send the state
+	// event". Only Allow and Deny(code) are valid answers (as in Synapse,
+	// extra fields are dropped).
+	UserMaySendStateEvent func(ctx context.Context, userID, roomID, eventType, stateKey string, content map[string]any) (Decision, error)
 
 	// CheckRegistrationForSpam (check_registration_for_spam) is asked on
 	// every registration path (/register, shared-secret admin registration,
@@ -73,4 +101,32 @@ type AccountValidityCallbacks struct {
 	// authProviderType is the login type (e.g. "m.login.password");
 	// authProviderID is the SSO provider, "" when none. All callbacks run.
 	OnUserLogin func(ctx context.Context, userID, authProviderType, authProviderID string) error
+}
+
+// ThirdPartyRulesCallbacks are Synapse's third-party event rules callbacks
+// (register_third_party_rules_callbacks).
+type ThirdPartyRulesCallbacks struct {
+	// CheckEventAllowed (check_event_allowed) is asked for every event this
+	// server builds (messages, state, membership, each initial event of
+	// /createRoom), with the room state before it. Return allowed=false to
+	// reject it (403 M_FORBIDDEN "This event is not allowed in this
+	// context"). With allowed=true, a non-nil replacement is a whole new
+	// event dict (start from the event's JSON) whose room_id, type and
+	// state_key must not change and whose sender must stay local; the event
+	// is rebuilt from it. The first rejection or replacement ends the chain.
+	// A returned *Error reaches the client as it is; any other error fails
+	// the request with 500 (Synapse fails closed here).
+	CheckEventAllowed func(ctx context.Context, ev Event, state StateMap) (allowed bool, replacement map[string]any, err error)
+
+	// OnCreateRoom (on_create_room) is told of POST /createRoom before the
+	// room exists, and may change requestContent in place. A returned
+	// *Error reaches the client as it is; any other error refuses the room
+	// with 403 M_UNKNOWN "Room creation forbidden with these parameters".
+	// Every callback runs, in order, until one fails.
+	OnCreateRoom func(ctx context.Context, requester Requester, requestContent map[string]any, isAdmin bool) error
+
+	// OnNewEvent (on_new_event) is told of every event after it was
+	// persisted, with the room state after it. It runs in the background:
+	// it never delays or fails the request. Errors are logged.
+	OnNewEvent func(ctx context.Context, ev Event, state StateMap) error
 }

@@ -22,6 +22,7 @@ type Decision struct {
 	code    string
 	extra   map[string]any
 	message string
+	legacy  string // "str" or "bool" for Synapse's deprecated forms
 }
 
 // Allow lets the operation go on (Synapse's NOT_SPAM); later callbacks of
@@ -48,10 +49,36 @@ func DenyWith(code string, extra map[string]any) Decision {
 }
 
 // DenyMessage rejects with M_FORBIDDEN and a message shown to the client
-// instead of the call site's: Synapse's deprecated str form.
+// instead of the call site's: Synapse's deprecated str form. Sluice logs a
+// deprecation warning once per module and callback.
 func DenyMessage(msg string) Decision {
-	return Decision{code: CodeForbidden, message: msg}
+	return Decision{code: CodeForbidden, message: msg, legacy: "str"}
 }
+
+// SpamBool is check_event_for_spam's deprecated bool form: true means spam
+// (rejected with M_FORBIDDEN), false means allowed. Sluice logs a
+// deprecation warning once per module and callback.
+func SpamBool(isSpam bool) Decision {
+	if isSpam {
+		return Decision{code: CodeForbidden, legacy: "bool"}
+	}
+	return Decision{legacy: "bool"}
+}
+
+// AllowedBool is the user_may_* callbacks' deprecated bool form: true means
+// allowed, false rejected with M_FORBIDDEN (the opposite polarity of
+// SpamBool, which is why Synapse deprecated both). Sluice logs a
+// deprecation warning once per module and callback.
+func AllowedBool(allowed bool) Decision {
+	if allowed {
+		return Decision{legacy: "bool"}
+	}
+	return Decision{code: CodeForbidden, legacy: "bool"}
+}
+
+// Deprecated reports which deprecated Synapse form produced the decision:
+// "str", "bool" or "".
+func (d Decision) Deprecated() string { return d.legacy }
 
 // Allowed reports whether the decision lets the operation through.
 func (d Decision) Allowed() bool { return d.code == "" }

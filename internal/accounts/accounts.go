@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sluice-im/sluice/internal/httpx"
+	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/storage"
 	"github.com/sluice-im/sluice/module"
 	"golang.org/x/crypto/bcrypt"
@@ -36,8 +37,18 @@ type Hooks interface {
 	HasIsUserExpired() bool
 }
 
+// Limits are the rate limiters the account service applies (nil: none).
+type Limits struct {
+	LoginAddress *ratelimit.Limiter // rc_login.address, per client IP
+	LoginAccount *ratelimit.Limiter // rc_login.account, per user
+	LoginFailed  *ratelimit.Limiter // rc_login.failed_attempts, per user
+}
+
 // Service is the account service.
 type Service struct {
+	// Limits are set once, before the service is used.
+	Limits Limits
+
 	store      storage.Store
 	hooks      Hooks
 	serverName string

@@ -68,9 +68,25 @@ type LoginParams struct {
 // Login checks credentials, asks check_login_for_spam, creates the session,
 // then tells on_user_login: Synapse's order.
 func (s *Service) Login(ctx context.Context, p LoginParams) (Session, error) {
+	// Synapse's rc_login: per address, per account, and failed attempts
+	// per account.
+	if ok, wait := s.Limits.LoginAddress.Allow(p.IP); !ok {
+		return Session{}, httpx.LimitExceeded(wait)
+	}
+	qualified := LowerASCII(s.QualifyUser(p.User))
+	if ok, wait := s.Limits.LoginFailed.Check(qualified); !ok {
+		return Session{}, httpx.LimitExceeded(wait)
+	}
 	userID, err := s.CheckCredentials(ctx, p.User, p.Password)
 	if err != nil {
+		var me *httpx.Error
+		if errors.As(err, &me) && me.Status == http.StatusForbidden {
+			s.Limits.LoginFailed.Allow(qualified)
+		}
 		return Session{}, err
+	}
+	if ok, wait := s.Limits.LoginAccount.Allow(LowerASCII(userID)); !ok {
+		return Session{}, httpx.LimitExceeded(wait)
 	}
 	d, err := s.hooks.CheckLoginForSpam(ctx, module.LoginCheck{
 		UserID:             userID,

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sluice-im/sluice/internal/accounts"
 	"github.com/sluice-im/sluice/internal/httpx"
 	"github.com/sluice-im/sluice/internal/mx/event"
+	"github.com/sluice-im/sluice/internal/ratelimit"
+	"github.com/sluice-im/sluice/internal/rooms"
 	"github.com/sluice-im/sluice/internal/storage"
 )
 
@@ -20,6 +23,8 @@ type Options struct {
 	EnableRegistration       bool
 	RegistrationSharedSecret string // "" disables shared-secret registration
 	DefaultRoomVersion       string
+	// RegistrationLimiter is rc_registration, per client IP (nil: none).
+	RegistrationLimiter *ratelimit.Limiter
 }
 
 // API is the Client-Server API.
@@ -27,13 +32,16 @@ type API struct {
 	opts     Options
 	store    storage.Store
 	accounts *accounts.Service
+	rooms    *rooms.Service // nil: no room endpoints
 	nonces   *nonceStore
 }
 
 // New makes the client API.
-func New(o Options, store storage.Store, acc *accounts.Service) *API {
-	return &API{opts: o, store: store, accounts: acc, nonces: newNonceStore()}
+func New(o Options, store storage.Store, acc *accounts.Service, rs *rooms.Service) *API {
+	return &API{opts: o, store: store, accounts: acc, rooms: rs, nonces: newNonceStore()}
 }
+
+func nowMillis() int64 { return time.Now().UnixMilli() }
 
 // handlerFunc is a handler that may fail; errors become Matrix errors.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -86,6 +94,8 @@ func (a *API) Register(rt *httpx.Router) {
 	client("GET", "/account/whoami", a.authed(false, a.whoami))
 	client("GET", "/devices", a.authed(false, a.devices))
 	client("POST", "/account/password", handlerFunc(a.password))
+
+	a.registerRooms(client)
 
 	rt.Handle("GET /_synapse/admin/v1/register", handlerFunc(a.sharedSecretNonce))
 	rt.Handle("POST /_synapse/admin/v1/register", handlerFunc(a.sharedSecretRegister))

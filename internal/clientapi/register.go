@@ -50,6 +50,10 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN",
 			"An access token should not be provided on requests to /register (except if type is m.login.application_service)")
 	}
+	// rc_registration: checked here, counted when an account is made.
+	if ok, wait := a.opts.RegistrationLimiter.Check(requestIP(r)); !ok {
+		return httpx.LimitExceeded(wait)
+	}
 	if !a.opts.EnableRegistration {
 		return httpx.NewError(http.StatusForbidden, "M_FORBIDDEN", "Registration has been disabled")
 	}
@@ -137,6 +141,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		if out, err = a.accounts.Register(ctx, p); err != nil {
 			return err
 		}
+		a.opts.RegistrationLimiter.Allow(requestIP(r))
 		// Record the user before creating the device, as Synapse does: if
 		// anything fails after this, a retry in the session logs in again
 		// instead of hitting M_USER_IN_USE.

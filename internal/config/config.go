@@ -19,29 +19,48 @@ import (
 	"time"
 
 	"github.com/sluice-im/sluice/internal/mx/event"
+	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
 
 // Config is the whole configuration file.
 type Config struct {
-	ServerName                            string     `yaml:"server_name"`
-	PublicBaseURL                         string     `yaml:"public_baseurl"`
-	Listeners                             []Listener `yaml:"listeners"`
-	Database                              Database   `yaml:"database"`
-	SigningKeyPath                        string     `yaml:"signing_key_path"`
-	MediaStorePath                        string     `yaml:"media_store_path"`
-	RegistrationSharedSecret              string     `yaml:"registration_shared_secret"`
-	RegistrationSharedSecretPath          string     `yaml:"registration_shared_secret_path"`
-	EnableRegistration                    bool       `yaml:"enable_registration"`
-	EnableRegistrationWithoutVerification bool       `yaml:"enable_registration_without_verification"`
-	BcryptRounds                          int        `yaml:"bcrypt_rounds"`
-	EnableMetrics                         bool       `yaml:"enable_metrics"`
-	DefaultRoomVersion                    string     `yaml:"default_room_version"`
-	Modules                               []Module   `yaml:"modules"`
+	ServerName                            string            `yaml:"server_name"`
+	PublicBaseURL                         string            `yaml:"public_baseurl"`
+	Listeners                             []Listener        `yaml:"listeners"`
+	Database                              Database          `yaml:"database"`
+	SigningKeyPath                        string            `yaml:"signing_key_path"`
+	MediaStorePath                        string            `yaml:"media_store_path"`
+	RegistrationSharedSecret              string            `yaml:"registration_shared_secret"`
+	RegistrationSharedSecretPath          string            `yaml:"registration_shared_secret_path"`
+	EnableRegistration                    bool              `yaml:"enable_registration"`
+	EnableRegistrationWithoutVerification bool              `yaml:"enable_registration_without_verification"`
+	BcryptRounds                          int               `yaml:"bcrypt_rounds"`
+	EnableMetrics                         bool              `yaml:"enable_metrics"`
+	DefaultRoomVersion                    string            `yaml:"default_room_version"`
+	RCMessage                             *ratelimit.Config `yaml:"rc_message"`
+	RCJoins                               *RCJoins          `yaml:"rc_joins"`
+	RCLogin                               *RCLogin          `yaml:"rc_login"`
+	RCRegistration                        *ratelimit.Config `yaml:"rc_registration"`
+	Modules                               []Module          `yaml:"modules"`
 
 	// Path is the file the configuration was read from ("" if built in code).
 	Path string `yaml:"-"`
+}
+
+// RCJoins is `rc_joins` (Synapse's shape; remote joins arrive with
+// federation).
+type RCJoins struct {
+	Local  *ratelimit.Config `yaml:"local"`
+	Remote *ratelimit.Config `yaml:"remote"`
+}
+
+// RCLogin is `rc_login`.
+type RCLogin struct {
+	Address        *ratelimit.Config `yaml:"address"`
+	Account        *ratelimit.Config `yaml:"account"`
+	FailedAttempts *ratelimit.Config `yaml:"failed_attempts"`
 }
 
 // Listener is one entry of `listeners:`.
@@ -374,6 +393,32 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if _, ok := event.LookupVersion(c.DefaultRoomVersion); !ok {
 		return fail("default_room_version", "room version %q is not supported; supported: %s", c.DefaultRoomVersion, strings.Join(event.VersionIDs(), ", "))
+	}
+	// Synapse's defaults for the rate limiters.
+	def := func(p **ratelimit.Config, perSecond, burst float64) {
+		if *p == nil {
+			*p = &ratelimit.Config{PerSecond: perSecond, BurstCount: burst}
+		}
+	}
+	def(&c.RCMessage, 0.2, 10)
+	def(&c.RCRegistration, 0.17, 3)
+	if c.RCJoins == nil {
+		c.RCJoins = &RCJoins{}
+	}
+	def(&c.RCJoins.Local, 0.1, 10)
+	def(&c.RCJoins.Remote, 0.01, 10)
+	if c.RCLogin == nil {
+		c.RCLogin = &RCLogin{}
+	}
+	def(&c.RCLogin.Address, 0.003, 5)
+	def(&c.RCLogin.Account, 0.003, 5)
+	def(&c.RCLogin.FailedAttempts, 0.17, 3)
+	for key, rc := range map[string]*ratelimit.Config{"rc_message": c.RCMessage, "rc_registration": c.RCRegistration,
+		"rc_joins.local": c.RCJoins.Local, "rc_joins.remote": c.RCJoins.Remote, "rc_login.address": c.RCLogin.Address,
+		"rc_login.account": c.RCLogin.Account, "rc_login.failed_attempts": c.RCLogin.FailedAttempts} {
+		if rc.PerSecond < 0 || rc.BurstCount < 0 {
+			return fail(key, "per_second and burst_count must not be negative")
+		}
 	}
 	if c.BcryptRounds == 0 {
 		c.BcryptRounds = 12

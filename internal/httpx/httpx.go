@@ -43,6 +43,17 @@ func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// LimitExceeded is Synapse's 429 for a rate limit, with retry_after_ms
+// (and a Retry-After header when written).
+func LimitExceeded(wait time.Duration) *Error {
+	ms := wait.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	return &Error{Status: http.StatusTooManyRequests, Code: "M_LIMIT_EXCEEDED", Message: "Too Many Requests",
+		Extra: map[string]any{"retry_after_ms": ms}}
+}
+
 // Common errors, with Synapse's messages.
 var (
 	ErrUnrecognized = func() *Error { return NewError(http.StatusNotFound, "M_UNRECOGNIZED", "Unrecognized request") }
@@ -74,6 +85,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		info := InfoFrom(r.Context())
 		info.logger().Error("internal error", "request_id", info.RequestID(), "method", r.Method, "path", r.URL.Path, "err", err)
 		me = NewError(http.StatusInternalServerError, "M_UNKNOWN", "Internal server error")
+	}
+	if ms, ok := me.Extra["retry_after_ms"].(int64); ok && me.Code == "M_LIMIT_EXCEEDED" {
+		w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
 	}
 	body := make(map[string]any, 2+len(me.Extra))
 	body["errcode"] = me.Code

@@ -32,6 +32,10 @@ func (a *hostAPI) RegisterAccountValidityCallbacks(_ string, cb module.AccountVa
 	return a.h.registerValidity(a.mod, cb)
 }
 
+func (a *hostAPI) RegisterThirdPartyRulesCallbacks(_ string, cb module.ThirdPartyRulesCallbacks) error {
+	return a.h.registerThirdParty(a.mod, cb)
+}
+
 func (a *hostAPI) GetUserByRequest(r *http.Request, allowExpired bool) (module.Requester, error) {
 	if a.h.services == nil {
 		return module.Requester{}, errNoServices
@@ -58,4 +62,32 @@ func (a *hostAPI) RegisterUser(ctx context.Context, localpart string, opts modul
 		return "", errNoServices
 	}
 	return a.h.services.RegisterUser(ctx, localpart, opts)
+}
+
+func (a *hostAPI) GetRoomState(ctx context.Context, roomID string) (module.StateMap, error) {
+	if a.h.services == nil {
+		return nil, errNoServices
+	}
+	return a.h.services.ModuleRoomState(ctx, roomID)
+}
+
+func (a *hostAPI) CreateAndSendEventIntoRoom(ctx context.Context, ev map[string]any) (module.Event, error) {
+	if a.h.services == nil {
+		return nil, errNoServices
+	}
+	return a.h.services.ModuleSendEvent(ctx, ev)
+}
+
+func (a *hostAPI) UpdateRoomMembership(ctx context.Context, sender, target, roomID, membership string, content map[string]any) (module.Event, error) {
+	if a.h.services == nil {
+		return nil, errNoServices
+	}
+	return a.h.services.ModuleUpdateMembership(ctx, sender, target, roomID, membership, content)
+}
+
+func (a *hostAPI) CreateRoom(ctx context.Context, userID string, config map[string]any) (string, error) {
+	if a.h.services == nil {
+		return "", errNoServices
+	}
+	return a.h.services.ModuleCreateRoom(ctx, userID, config)
 }

@@ -14,6 +14,10 @@ type hook[F any] struct {
 }
 
 type spamChains struct {
+	checkEventForSpam        []hook[func(context.Context, module.Event) (module.Decision, error)]
+	userMayJoinRoom          []hook[func(context.Context, string, string, bool) (module.Decision, error)]
+	userMayInvite            []hook[func(context.Context, string, string, string) (module.Decision, error)]
+	userMaySendStateEvent    []hook[func(context.Context, string, string, string, string, map[string]any) (module.Decision, error)]
 	userMayCreateRoom        []hook[func(context.Context, string, map[string]any) (module.Decision, error)]
 	checkRegistrationForSpam []hook[func(context.Context, module.RegistrationCheck) (module.RegistrationBehaviour, error)]
 	checkLoginForSpam        []hook[func(context.Context, module.LoginCheck) (module.Decision, error)]
@@ -34,6 +38,18 @@ func (h *Host) registerSpam(m *loaded, cb module.SpamCheckerCallbacks) error {
 	defer h.mu.Unlock()
 	if h.started {
 		return errAfterStartup
+	}
+	if cb.CheckEventForSpam != nil {
+		add(&h.spam.checkEventForSpam, m, cb.CheckEventForSpam)
+	}
+	if cb.UserMayJoinRoom != nil {
+		add(&h.spam.userMayJoinRoom, m, cb.UserMayJoinRoom)
+	}
+	if cb.UserMayInvite != nil {
+		add(&h.spam.userMayInvite, m, cb.UserMayInvite)
+	}
+	if cb.UserMaySendStateEvent != nil {
+		add(&h.spam.userMaySendStateEvent, m, cb.UserMaySendStateEvent)
 	}
 	if cb.UserMayCreateRoom != nil {
 		add(&h.spam.userMayCreateRoom, m, cb.UserMayCreateRoom)
@@ -81,6 +97,7 @@ func decisionChain[F any](ctx context.Context, h *Host, name string, hooks []hoo
 				return module.Decision{}, err
 			}
 		}
+		h.warnDeprecated(hk.mod, name, d)
 		if d.Allowed() {
 			h.metrics.decision(hk.mod.name, name, "allow")
 			continue

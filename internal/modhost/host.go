@@ -32,6 +32,10 @@ type Services interface {
 	GetUserInfo(ctx context.Context, userID string) (module.UserInfo, error)
 	CheckUserExists(ctx context.Context, userID string) (string, error)
 	RegisterUser(ctx context.Context, localpart string, opts module.RegisterUserOptions) (string, error)
+	ModuleRoomState(ctx context.Context, roomID string) (module.StateMap, error)
+	ModuleSendEvent(ctx context.Context, dict map[string]any) (module.Event, error)
+	ModuleUpdateMembership(ctx context.Context, sender, target, roomID, membership string, content map[string]any) (module.Event, error)
+	ModuleCreateRoom(ctx context.Context, userID string, config map[string]any) (string, error)
 }
 
 // Options configure a Host.
@@ -53,8 +57,11 @@ type Host struct {
 	started bool // set once loading is over: registrations are refused after
 	mods    []*loaded
 
-	spam     spamChains
-	validity validityChains
+	spam       spamChains
+	validity   validityChains
+	thirdParty thirdPartyChains
+
+	deprecationWarned sync.Map // module + callback -> true, once warned
 
 	resources []WebResource
 }

@@ -142,6 +142,19 @@ func (fakeServices) RegisterUser(context.Context, string, module.RegisterUserOpt
 	return "", nil
 }
 
+func (fakeServices) ModuleRoomState(context.Context, string) (module.StateMap, error) {
+	return nil, nil
+}
+func (fakeServices) ModuleSendEvent(context.Context, map[string]any) (module.Event, error) {
+	return nil, nil
+}
+func (fakeServices) ModuleUpdateMembership(context.Context, string, string, string, string, map[string]any) (module.Event, error) {
+	return nil, nil
+}
+func (fakeServices) ModuleCreateRoom(context.Context, string, map[string]any) (string, error) {
+	return "", nil
+}
+
 func TestWebResourcePaths(t *testing.T) {
 	name := "modhosttest.Paths"
 	var errs []error

@@ -27,8 +27,12 @@ import (
 	"github.com/sluice-im/sluice/internal/httpx"
 	"github.com/sluice-im/sluice/internal/keyserver"
 	"github.com/sluice-im/sluice/internal/modhost"
+	"github.com/sluice-im/sluice/internal/mx/event"
+	"github.com/sluice-im/sluice/internal/ratelimit"
+	"github.com/sluice-im/sluice/internal/rooms"
 	"github.com/sluice-im/sluice/internal/signingkey"
 	"github.com/sluice-im/sluice/internal/storage"
+	"github.com/sluice-im/sluice/module"
 )
 
 // Server is an assembled homeserver.
@@ -38,8 +42,11 @@ type Server struct {
 	store    storage.Store
 	host     *modhost.Host
 	accounts *accounts.Service
+	rooms    *rooms.Service
 	key      signingkey.Key
-	metrics  *prometheus.Registry
+	// registrationLimiter is shared by every listener's client API.
+	registrationLimiter *ratelimit.Limiter
+	metrics             *prometheus.Registry
 
 	servers []*http.Server
 	addrs   []net.Addr
@@ -111,7 +118,21 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		Registerer:    s.metrics,
 	})
 	s.accounts = accounts.New(s.store, s.host, cfg.ServerName, cfg.BcryptRounds, log.With("component", "accounts"))
-	if err := s.host.Load(ctx, cfg.Modules, s.accounts); err != nil {
+	s.rooms = rooms.New(rooms.Options{
+		ServerName:     cfg.ServerName,
+		Signer:         event.Signer{ServerName: cfg.ServerName, KeyID: key.ID, Key: key.Private},
+		DefaultVersion: cfg.DefaultRoomVersion,
+		Logger:         log.With("component", "rooms"),
+		MessageLimiter: ratelimit.New(*cfg.RCMessage),
+		JoinLimiter:    ratelimit.New(*cfg.RCJoins.Local),
+	}, s.store, s.host, s.accounts)
+	s.accounts.Limits = accounts.Limits{
+		LoginAddress: ratelimit.New(*cfg.RCLogin.Address),
+		LoginAccount: ratelimit.New(*cfg.RCLogin.Account),
+		LoginFailed:  ratelimit.New(*cfg.RCLogin.FailedAttempts),
+	}
+	s.registrationLimiter = ratelimit.New(*cfg.RCRegistration)
+	if err := s.host.Load(ctx, cfg.Modules, services{s.accounts, s.rooms}); err != nil {
 		// The modules loaded before the failing one are running: close
 		// them (Host.Close skips the entries that never got an instance).
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), moduleCloseTimeout)
@@ -187,7 +208,8 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 			EnableRegistration:       s.cfg.EnableRegistration,
 			RegistrationSharedSecret: s.cfg.RegistrationSharedSecret,
 			DefaultRoomVersion:       s.cfg.DefaultRoomVersion,
-		}, s.store, s.accounts).Register(rt)
+			RegistrationLimiter:      s.registrationLimiter,
+		}, s.store, s.accounts, s.rooms).Register(rt)
 	}
 	if names["metrics"] && s.cfg.EnableMetrics {
 		rt.Handle("GET /_synapse/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
@@ -412,4 +434,26 @@ func (s *Server) closeModules(ctx context.Context) {
 	case <-ctx.Done():
 		s.log.Warn("modules did not close in time; going on without them", "err", ctx.Err())
 	}
+}
+
+// services is what the module API's helpers call: accounts and rooms.
+type services struct {
+	*accounts.Service
+	rooms *rooms.Service
+}
+
+func (v services) ModuleRoomState(ctx context.Context, roomID string) (module.StateMap, error) {
+	return v.rooms.ModuleRoomState(ctx, roomID)
+}
+
+func (v services) ModuleSendEvent(ctx context.Context, dict map[string]any) (module.Event, error) {
+	return v.rooms.ModuleSendEvent(ctx, dict)
+}
+
+func (v services) ModuleUpdateMembership(ctx context.Context, sender, target, roomID, membership string, content map[string]any) (module.Event, error) {
+	return v.rooms.ModuleUpdateMembership(ctx, sender, target, roomID, membership, content)
+}
+
+func (v services) ModuleCreateRoom(ctx context.Context, userID string, config map[string]any) (string, error) {
+	return v.rooms.ModuleCreateRoom(ctx, userID, config)
 }

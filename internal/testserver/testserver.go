@@ -35,6 +35,9 @@ type Options struct {
 	// Listeners replaces the default listener block (one http listener
 	// with client and federation on 127.0.0.1, port 0).
 	Listeners string
+	// RateLimits replaces the rc_* block. By default the limits are so high
+	// that tests never meet them; a test of rate limiting sets its own.
+	RateLimits string
 	// Logs receives the server's logs; nil discards them unless the
 	// SLUICE_TEST_LOGS environment variable is set.
 	Logs io.Writer
@@ -70,7 +73,7 @@ func Start(t testing.TB, o Options) *Server {
 	text := "server_name: test.local\n" + listeners + db +
 		"signing_key_path: signing.key\nmedia_store_path: media\n" +
 		"registration_shared_secret: " + SharedSecret + "\n" +
-		"bcrypt_rounds: 4\n" + o.YAML
+		"bcrypt_rounds: 4\n" + rateLimits(o.RateLimits) + o.YAML
 	path := filepath.Join(dir, "sluice.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -220,4 +223,21 @@ func ForEachDB(t *testing.T, o Options, fn func(t *testing.T, s *Server)) {
 			fn(t, Start(t, oo))
 		})
 	}
+}
+
+// noLimits raises Synapse's default rate limits out of a test's way.
+const noLimits = `rc_message: {per_second: 1000000, burst_count: 1000000}
+rc_registration: {per_second: 1000000, burst_count: 1000000}
+rc_joins: {local: {per_second: 1000000, burst_count: 1000000}}
+rc_login:
+  address: {per_second: 1000000, burst_count: 1000000}
+  account: {per_second: 1000000, burst_count: 1000000}
+  failed_attempts: {per_second: 1000000, burst_count: 1000000}
+`
+
+func rateLimits(custom string) string {
+	if custom != "" {
+		return custom
+	}
+	return noLimits
 }

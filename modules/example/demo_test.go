@@ -26,6 +26,19 @@ func (f *fakeHost) RegisterSpamCheckerCallbacks(_ string, cb module.SpamCheckerC
 func (f *fakeHost) RegisterAccountValidityCallbacks(string, module.AccountValidityCallbacks) error {
 	return nil
 }
+func (f *fakeHost) GetRoomState(context.Context, string) (module.StateMap, error) { return nil, nil }
+func (f *fakeHost) CreateAndSendEventIntoRoom(context.Context, map[string]any) (module.Event, error) {
+	return nil, nil
+}
+func (f *fakeHost) UpdateRoomMembership(context.Context, string, string, string, string, map[string]any) (module.Event, error) {
+	return nil, nil
+}
+func (f *fakeHost) CreateRoom(context.Context, string, map[string]any) (string, error) {
+	return "", nil
+}
+func (f *fakeHost) RegisterThirdPartyRulesCallbacks(string, module.ThirdPartyRulesCallbacks) error {
+	return nil
+}
 func (f *fakeHost) RegisterWebResource(_, path string, h http.Handler) error {
 	f.resources[path] = h
 	return nil
