@@ -135,6 +135,10 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 	if err != nil {
 		return "", err
 	}
+	if req.ShadowBanned && len(cfg.invite) > 0 {
+		// The room is made; the invites are silently dropped.
+		return roomID, s.shadowBanDelay(ctx)
+	}
 	for _, invitee := range cfg.invite {
 		content := map[string]any{"membership": "invite"}
 		if cfg.isDirect {

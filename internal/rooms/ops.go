@@ -28,6 +28,12 @@ type SendParams struct {
 // Send sends a message-like or state event for a local user. A repeated
 // transaction ID returns the first event's ID without sending again.
 func (s *Service) Send(ctx context.Context, p SendParams) (string, error) {
+	if p.Requester.ShadowBanned {
+		if err := s.shadowBanDelay(ctx); err != nil {
+			return "", err
+		}
+		return fakeEventID(), nil
+	}
 	var txn *storage.TxnKey
 	if p.TxnID != "" {
 		txn = &storage.TxnKey{UserID: p.Requester.UserID, DeviceID: p.Requester.DeviceID, TxnID: p.TxnID}
@@ -80,6 +86,9 @@ func (s *Service) SetState(ctx context.Context, req module.Requester, roomID, ty
 	}
 	if typ == "m.room.member" {
 		membership, _ := content["membership"].(string)
+		if membership == "invite" && req.ShadowBanned {
+			return fakeEventID(), s.shadowBanDelay(ctx)
+		}
 		return s.changeMembership(ctx, membershipChange{req: req, roomID: roomID, target: stateKey, membership: membership, content: content})
 	}
 	return s.Send(ctx, SendParams{Requester: req, RoomID: roomID, Type: typ, StateKey: &stateKey, Content: content})
@@ -100,6 +109,10 @@ func (s *Service) ChangeMembership(ctx context.Context, p MembershipParams) (str
 		if err := s.rateLimit(ctx, s.opts.JoinLimiter, p.Requester.UserID); err != nil {
 			return "", err
 		}
+	}
+	if p.Membership == "invite" && p.Requester.ShadowBanned {
+		// The invite seems to work and is dropped.
+		return "", s.shadowBanDelay(ctx)
 	}
 	content := map[string]any{"membership": p.Membership}
 	if p.Reason != "" {

@@ -53,6 +53,9 @@ type Options struct {
 	// local users' events and joins; server admins are exempt.
 	MessageLimiter *ratelimit.Limiter
 	JoinLimiter    *ratelimit.Limiter
+	// ShadowBanDelay replaces the random 1-10 s wait before a shadow-banned
+	// user's fake success (nil: Synapse's random delay).
+	ShadowBanDelay func() time.Duration
 }
 
 // Service is the room service.
