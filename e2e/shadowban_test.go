@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"testing"
 	"time"
-
 )
 
 // TestShadowBan: a user that check_registration_for_spam shadow-banned
