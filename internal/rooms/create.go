@@ -53,7 +53,7 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 			return "", err
 		}
 		if !d.Allowed() {
-			return "", rejection(http.StatusForbidden, "You are not permitted to create rooms", d)
+			return "", callSiteRejection(http.StatusForbidden, "You are not permitted to create rooms", d)
 		}
 	}
 	roomID := s.newRoomID()
@@ -131,6 +131,9 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 		}
 		return nil
 	}()
+	if err == nil {
+		s.current.Store(roomID, rs)
+	}
 	unlock()
 	if err != nil {
 		return "", err

@@ -44,7 +44,7 @@ func (s *Service) ModuleSendEvent(ctx context.Context, dict map[string]any) (mod
 	}
 	unlock := s.lock(roomID)
 	defer unlock()
-	rs, err := s.loadRoom(ctx, roomID)
+	rs, err := s.writerRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/sluice-im/sluice/internal/httpx"
@@ -36,7 +37,11 @@ func (s *Service) Send(ctx context.Context, p SendParams) (string, error) {
 	}
 	var txn *storage.TxnKey
 	if p.TxnID != "" {
-		txn = &storage.TxnKey{UserID: p.Requester.UserID, DeviceID: p.Requester.DeviceID, TxnID: p.TxnID}
+		// A transaction is scoped to the device and the request path
+		// (Synapse keys it by room too): the same ID in another room is
+		// another event. The room's length keeps the key unambiguous.
+		scoped := strconv.Itoa(len(p.RoomID)) + ":" + p.RoomID + ":" + p.TxnID
+		txn = &storage.TxnKey{UserID: p.Requester.UserID, DeviceID: p.Requester.DeviceID, TxnID: scoped}
 		if id, err := s.store.GetTxnEvent(ctx, *txn); err == nil {
 			return id, nil
 		} else if !errors.Is(err, storage.ErrNotFound) {
@@ -48,12 +53,12 @@ func (s *Service) Send(ctx context.Context, p SendParams) (string, error) {
 	}
 	unlock := s.lock(p.RoomID)
 	defer unlock()
-	rs, err := s.loadRoom(ctx, p.RoomID)
+	rs, err := s.writerRoom(ctx, p.RoomID)
 	if err != nil {
-		return "", err
+		return "", unknownAsNotInRoom(err, p.Requester.UserID, p.RoomID)
 	}
 	if m := rs.membership(p.Requester.UserID); m != "join" {
-		return "", errForbidden("User " + p.Requester.UserID + " not in room " + p.RoomID)
+		return "", errNotInRoom(p.Requester.UserID, p.RoomID)
 	}
 	e, err := s.send(ctx, rs, draft{typ: p.Type, stateKey: p.StateKey, sender: p.Requester.UserID, content: p.Content,
 		redacts: p.Redacts, txn: txn, spamCheck: true})
@@ -81,7 +86,7 @@ func (s *Service) SetState(ctx context.Context, req module.Requester, roomID, ty
 			return "", err
 		}
 		if !d.Allowed() {
-			return "", rejection(http.StatusForbidden, "You are not permitted to send the state event", d)
+			return "", callSiteRejection(http.StatusForbidden, "You are not permitted to send the state event", d)
 		}
 	}
 	if typ == "m.room.member" {
@@ -141,7 +146,7 @@ func (s *Service) changeMembership(ctx context.Context, c membershipChange) (str
 	}
 	unlock := s.lock(c.roomID)
 	defer unlock()
-	rs, err := s.loadRoom(ctx, c.roomID)
+	rs, err := s.writerRoom(ctx, c.roomID)
 	if err != nil {
 		return "", err
 	}
@@ -153,7 +158,7 @@ func (s *Service) changeMembership(ctx context.Context, c membershipChange) (str
 			return "", err
 		}
 		if !d.Allowed() {
-			return "", rejection(http.StatusForbidden, "Not allowed to join this room", d)
+			return "", callSiteRejection(http.StatusForbidden, "Not allowed to join this room", d)
 		}
 	case c.membership == "invite" && !admin:
 		d, err := s.hooks.UserMayInvite(ctx, c.req.UserID, c.target, c.roomID)
@@ -161,7 +166,7 @@ func (s *Service) changeMembership(ctx context.Context, c membershipChange) (str
 			return "", err
 		}
 		if !d.Allowed() {
-			return "", rejection(http.StatusForbidden, "Invites have been disabled on this server", d)
+			return "", callSiteRejection(http.StatusForbidden, "Invites have been disabled on this server", d)
 		}
 	}
 	if c.membership == "leave" && c.target == c.req.UserID && rs.membership(c.target) == "" {
@@ -179,6 +184,10 @@ func (s *Service) changeMembership(ctx context.Context, c membershipChange) (str
 // events are served redacted.
 func (s *Service) GetEvent(ctx context.Context, userID, roomID, eventID string) (map[string]any, error) {
 	rs, err := s.loadRoom(ctx, roomID)
+	var he *httpx.Error
+	if errors.As(err, &he) && he.Status == http.StatusNotFound {
+		return nil, errNotFound("Event not found.") // as Synapse: no event of that room
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -189,25 +198,50 @@ func (s *Service) GetEvent(ctx context.Context, userID, roomID, eventID string) 
 	if err != nil {
 		return nil, err
 	}
-	// Without history visibility yet: members (and former members) only.
-	if m := rs.membership(userID); m != "join" && m != "leave" && m != "ban" {
-		return nil, errForbidden("User " + userID + " not in room " + roomID)
+	// Without history visibility yet: members, and former members up to
+	// their departure (what "shared" visibility shows them).
+	switch rs.membership(userID) {
+	case "join":
+	case "leave", "ban":
+		left, err := s.store.GetEvent(ctx, rs.get("m.room.member", userID).ID())
+		if err != nil {
+			return nil, err
+		}
+		if se.StreamPos > left.StreamPos {
+			return nil, errForbidden("You don't have permission to access that event.")
+		}
+	default:
+		return nil, errNotInRoom(userID, roomID)
 	}
-	return s.clientEvent(se, rs.version)
+	return s.clientEvent(ctx, se, rs.version)
 }
 
-// clientEvent renders a stored event in the client format.
-func (s *Service) clientEvent(se storage.StoredEvent, v *event.Version) (map[string]any, error) {
+// clientEvent renders a stored event in the client format; a redacted
+// event is served redacted, with the redaction event in
+// unsigned.redacted_because (as Synapse does).
+func (s *Service) clientEvent(ctx context.Context, se storage.StoredEvent, v *event.Version) (map[string]any, error) {
 	e, err := event.Parse(se.JSON, v)
 	if err != nil {
 		return nil, err
 	}
-	if se.RedactedBy != "" {
-		if e, err = e.Redact(); err != nil {
-			return nil, err
-		}
+	now := s.now().UnixMilli()
+	if se.RedactedBy == "" {
+		return ClientFormat(e, "", now), nil
 	}
-	return ClientFormat(e, se.RedactedBy, s.now().UnixMilli()), nil
+	if e, err = e.Redact(); err != nil {
+		return nil, err
+	}
+	out := ClientFormat(e, se.RedactedBy, now)
+	red, err := s.store.GetEvent(ctx, se.RedactedBy)
+	if err != nil {
+		return nil, err
+	}
+	re, err := event.Parse(red.JSON, v)
+	if err != nil {
+		return nil, err
+	}
+	out["unsigned"].(map[string]any)["redacted_because"] = ClientFormat(re, "", now)
+	return out, nil
 }
 
 // ClientFormat is an event as the Client-Server API shows it.
@@ -239,10 +273,10 @@ func ClientFormat(e *event.Event, redactedBy string, now int64) map[string]any {
 func (s *Service) State(ctx context.Context, userID, roomID string) ([]map[string]any, error) {
 	rs, err := s.loadRoom(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return nil, unknownAsNotInRoom(err, userID, roomID)
 	}
 	if m := rs.membership(userID); m != "join" {
-		return nil, errForbidden("User " + userID + " not in room " + roomID)
+		return nil, errNotInRoom(userID, roomID)
 	}
 	now := s.now().UnixMilli()
 	out := make([]map[string]any, 0, len(rs.state))
@@ -256,10 +290,10 @@ func (s *Service) State(ctx context.Context, userID, roomID string) ([]map[strin
 func (s *Service) StateEvent(ctx context.Context, userID, roomID, typ, stateKey string) (map[string]any, error) {
 	rs, err := s.loadRoom(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return nil, unknownAsNotInRoom(err, userID, roomID)
 	}
 	if m := rs.membership(userID); m != "join" {
-		return nil, errForbidden("User " + userID + " not in room " + roomID)
+		return nil, errNotInRoom(userID, roomID)
 	}
 	e := rs.get(typ, stateKey)
 	if e == nil {
@@ -272,10 +306,10 @@ func (s *Service) StateEvent(ctx context.Context, userID, roomID, typ, stateKey 
 func (s *Service) Members(ctx context.Context, userID, roomID string, onlyJoined bool) ([]*event.Event, error) {
 	rs, err := s.loadRoom(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return nil, unknownAsNotInRoom(err, userID, roomID)
 	}
 	if m := rs.membership(userID); m != "join" {
-		return nil, errForbidden("User " + userID + " not in room " + roomID)
+		return nil, errNotInRoom(userID, roomID)
 	}
 	var out []*event.Event
 	for k, e := range rs.state {

@@ -69,6 +69,11 @@ type Service struct {
 
 	locks sync.Map // room ID -> *sync.Mutex
 	cache *eventCache
+	// current holds, per room, the state writers build on (room ID ->
+	// *roomState). Only this process writes rooms, under the room's lock,
+	// so the copy stays exact; it spares re-reading the state, the room
+	// and the extremities for every event.
+	current sync.Map
 }
 
 // New makes the room service.
@@ -101,6 +106,10 @@ type roomState struct {
 	version *event.Version
 	group   int64
 	state   map[event.StateTuple]*event.Event
+	// prev and maxDepth are the forward extremities and their greatest
+	// depth (the prev_events and depth-1 of the next event).
+	prev     []string
+	maxDepth int64
 }
 
 func (rs *roomState) get(typ, key string) *event.Event {
@@ -149,6 +158,23 @@ func (s *Service) loadRoom(ctx context.Context, roomID string) (*roomState, erro
 			rs.state[event.StateTuple{Type: en.Type, StateKey: en.StateKey}] = e
 		}
 	}
+	return rs, nil
+}
+
+// writerRoom returns the room's state for an event about to be made; the
+// caller holds the room's lock and may change it (through send).
+func (s *Service) writerRoom(ctx context.Context, roomID string) (*roomState, error) {
+	if v, ok := s.current.Load(roomID); ok {
+		return v.(*roomState), nil
+	}
+	rs, err := s.loadRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	if rs.prev, rs.maxDepth, err = s.store.ForwardExtremities(ctx, roomID); err != nil {
+		return nil, err
+	}
+	s.current.Store(roomID, rs)
 	return rs, nil
 }
 
@@ -230,18 +256,59 @@ func (s *Service) send(ctx context.Context, rs *roomState, d draft) (*event.Even
 		}
 		return nil, err
 	}
+	if e.Type() == "m.room.redaction" {
+		if err := s.checkRedaction(ctx, rs, e); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.persist(ctx, rs, e, d); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
+// checkRedaction is Synapse's check of a redaction a local user sends
+// (EventCreationHandler.handle_new_client_event): the auth rules accept any
+// redaction from a user of the original's server, which for a local user is
+// every local event, so a sender below the redact level may only redact
+// their own events. Create events may not be redacted, nor events of
+// another room.
+func (s *Service) checkRedaction(ctx context.Context, rs *roomState, e *event.Event) error {
+	var orig *event.Event
+	se, err := s.store.GetEvent(ctx, e.Redacts())
+	switch {
+	case err == nil:
+		if se.RoomID != e.RoomID() {
+			return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Cannot redact event from a different room")
+		}
+		if orig, err = event.Parse(se.JSON, rs.version); err != nil {
+			return err
+		}
+		switch orig.Type() {
+		case "m.room.create":
+			return errForbidden("Redacting create events is not permitted")
+		case "m.room.server_acl":
+			return errForbidden("Redacting server ACL events is not permitted")
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	pl := authrules.PowerLevelsFromState(authrules.StateMap(rs.state))
+	if pl.UserLevel(e.Sender()) >= pl.Redact() {
+		return nil
+	}
+	if orig == nil {
+		return errNotFound("Could not find event " + e.Redacts())
+	}
+	if orig.Sender() != e.Sender() {
+		return errForbidden("You don't have permission to redact events")
+	}
+	return nil
+}
+
 // build makes a signed event from a draft on the room's current state.
 func (s *Service) build(ctx context.Context, rs *roomState, d draft) (*event.Event, error) {
-	prev, maxDepth, err := s.store.ForwardExtremities(ctx, rs.room.RoomID)
-	if err != nil {
-		return nil, err
-	}
+	prev, maxDepth := rs.prev, rs.maxDepth
 	tuples := authrules.AuthEventTypes(d.typ, d.stateKey, d.sender, d.content)
 	auth := make([]string, 0, len(tuples))
 	for _, t := range tuples {
@@ -298,10 +365,15 @@ func (s *Service) persist(ctx context.Context, rs *roomState, e *event.Event, d 
 		PrevEvents: e.PrevEvents(), StateGroupBefore: rs.group, Redacts: e.Redacts(), Txn: d.txn,
 	})
 	if err != nil {
+		// The store may or may not hold the event (a failed commit): forget
+		// the in-memory state so the next writer reads the truth.
+		s.current.Delete(rs.room.RoomID)
 		return err
 	}
 	s.cache.put(e.ID(), e)
 	rs.group = res.StateGroupAfter
+	rs.prev = []string{e.ID()}
+	rs.maxDepth = e.Depth()
 	if st, ok := e.StateTuple(); ok {
 		rs.state[st] = e
 	}
@@ -316,11 +388,39 @@ func (s *Service) persist(ctx context.Context, rs *roomState, e *event.Event, d 
 }
 
 // rejection turns a module's rejecting decision into the client's error.
+// The module's own message (DenyMessage, Synapse's deprecated str form)
+// replaces msg: only check_event_for_spam shows it.
 func rejection(status int, msg string, d module.Decision) *httpx.Error {
 	if m := d.Message(); m != "" {
 		msg = m
 	}
 	return &httpx.Error{Status: status, Code: d.Code(), Message: msg, Extra: d.Extra()}
+}
+
+// callSiteRejection is rejection for the user_may_* callbacks: Synapse
+// takes a str answer there for an invalid value and rejects with
+// M_FORBIDDEN and the call site's message, so a DenyMessage's text is not
+// shown.
+func callSiteRejection(status int, msg string, d module.Decision) *httpx.Error {
+	return &httpx.Error{Status: status, Code: d.Code(), Message: msg, Extra: d.Extra()}
+}
+
+// errNotInRoom is Synapse's answer to a user acting in a room they are not
+// joined to.
+func errNotInRoom(userID, roomID string) *httpx.Error {
+	return errForbidden("User " + userID + " not in room " + roomID)
+}
+
+// unknownAsNotInRoom turns loadRoom's unknown-room error into
+// errNotInRoom: Synapse answers the same for a room it does not know (the
+// spec lists 403, not 404, for these endpoints), so that a client cannot
+// probe for rooms. Other errors are returned as they are.
+func unknownAsNotInRoom(err error, userID, roomID string) error {
+	var he *httpx.Error
+	if errors.As(err, &he) && he.Status == http.StatusNotFound {
+		return errNotInRoom(userID, roomID)
+	}
+	return err
 }
 
 // isAdmin reports whether a local user is a server admin.
