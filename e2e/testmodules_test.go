@@ -2,8 +2,10 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -28,6 +30,20 @@ type scriptedConfig struct {
 	OnUserLogin              string `yaml:"on_user_login"`
 	WebResource              string `yaml:"web_resource"`
 	FailNew                  bool   `yaml:"fail_new"`
+	// Room callbacks (see roomcallbacks_test.go): the same behaviours, plus
+	// check_event_allowed: deny | replace | replace_bad | module_error;
+	// on_create_room: ok | modify | module_error; on_new_event: ok.
+	CheckEventForSpam     string `yaml:"check_event_for_spam"`
+	UserMayJoinRoom       string `yaml:"user_may_join_room"`
+	UserMayInvite         string `yaml:"user_may_invite"`
+	UserMaySendStateEvent string `yaml:"user_may_send_state_event"`
+	CheckEventAllowed     string `yaml:"check_event_allowed"`
+	OnCreateRoom          string `yaml:"on_create_room"`
+	OnNewEvent            string `yaml:"on_new_event"`
+	// EventType limits check_event_for_spam, check_event_allowed and
+	// on_new_event to events of that type (others pass unrecorded); all
+	// events when empty.
+	EventType string `yaml:"event_type"`
 }
 
 // modCall is one recorded callback invocation.
@@ -121,7 +137,32 @@ func newScripted(config any, api *module.API) (any, error) {
 	if c.UserMayCreateRoom != "" {
 		spam.UserMayCreateRoom = s.userMayCreateRoom
 	}
+	if c.CheckEventForSpam != "" {
+		spam.CheckEventForSpam = s.checkEventForSpam
+	}
+	if c.UserMayJoinRoom != "" {
+		spam.UserMayJoinRoom = s.userMayJoinRoom
+	}
+	if c.UserMayInvite != "" {
+		spam.UserMayInvite = s.userMayInvite
+	}
+	if c.UserMaySendStateEvent != "" {
+		spam.UserMaySendStateEvent = s.userMaySendStateEvent
+	}
 	if err := api.RegisterSpamCheckerCallbacks(spam); err != nil {
+		return nil, err
+	}
+	var tp module.ThirdPartyRulesCallbacks
+	if c.CheckEventAllowed != "" {
+		tp.CheckEventAllowed = s.checkEventAllowed
+	}
+	if c.OnCreateRoom != "" {
+		tp.OnCreateRoom = s.onCreateRoom
+	}
+	if c.OnNewEvent != "" {
+		tp.OnNewEvent = s.onNewEvent
+	}
+	if err := api.RegisterThirdPartyRulesCallbacks(tp); err != nil {
 		return nil, err
 	}
 	var av module.AccountValidityCallbacks
@@ -198,6 +239,14 @@ func decision(behaviour string) (module.Decision, bool) {
 		return module.DenyWith("M_LIMIT_EXCEEDED", map[string]any{"retry_after_ms": 1234, "error": "module says slow down"}), true
 	case behaviour == "denymsg":
 		return module.DenyMessage("module message"), true
+	case behaviour == "spam_true":
+		return module.SpamBool(true), true
+	case behaviour == "spam_false":
+		return module.SpamBool(false), true
+	case behaviour == "allowed_true":
+		return module.AllowedBool(true), true
+	case behaviour == "allowed_false":
+		return module.AllowedBool(false), true
 	}
 	return module.Decision{}, false
 }
@@ -228,9 +277,14 @@ func (s *scripted) checkLogin(ctx context.Context, l module.LoginCheck) (module.
 }
 
 func (s *scripted) userMayCreateRoom(ctx context.Context, userID string, cfg map[string]any) (module.Decision, error) {
-	modRecord(s.cfg.ID, "user_may_create_room", userID)
+	modRecord(s.cfg.ID, "user_may_create_room", userID, cfg)
 	if h, err := s.fail(ctx, s.cfg.UserMayCreateRoom); h {
 		return module.Decision{}, err
+	}
+	if s.cfg.UserMayCreateRoom == "mutate" {
+		// A module changing its copy must change nothing else.
+		cfg["name"] = "mutated by " + s.cfg.ID
+		return module.Allow, nil
 	}
 	d, _ := decision(s.cfg.UserMayCreateRoom)
 	return d, nil
@@ -293,4 +347,114 @@ func (s *scripted) apiCall(w http.ResponseWriter, r *http.Request, op string) {
 		return
 	}
 	module.RespondJSON(w, http.StatusOK, map[string]any{"result": out})
+}
+
+// eventWanted reports whether an event callback acts on ev (event_type).
+func (s *scripted) eventWanted(ev module.Event) bool {
+	return s.cfg.EventType == "" || ev.Type() == s.cfg.EventType
+}
+
+func (s *scripted) checkEventForSpam(ctx context.Context, ev module.Event) (module.Decision, error) {
+	if !s.eventWanted(ev) {
+		return module.Allow, nil
+	}
+	modRecord(s.cfg.ID, "check_event_for_spam", ev.EventID(), ev.Type(), ev.Sender(), ev.RoomID(), ev.Content())
+	if h, err := s.fail(ctx, s.cfg.CheckEventForSpam); h {
+		return module.Decision{}, err
+	}
+	d, _ := decision(s.cfg.CheckEventForSpam)
+	return d, nil
+}
+
+func (s *scripted) userMayJoinRoom(ctx context.Context, userID, roomID string, isInvited bool) (module.Decision, error) {
+	modRecord(s.cfg.ID, "user_may_join_room", userID, roomID, isInvited)
+	if h, err := s.fail(ctx, s.cfg.UserMayJoinRoom); h {
+		return module.Decision{}, err
+	}
+	d, _ := decision(s.cfg.UserMayJoinRoom)
+	return d, nil
+}
+
+func (s *scripted) userMayInvite(ctx context.Context, inviter, invitee, roomID string) (module.Decision, error) {
+	modRecord(s.cfg.ID, "user_may_invite", inviter, invitee, roomID)
+	if h, err := s.fail(ctx, s.cfg.UserMayInvite); h {
+		return module.Decision{}, err
+	}
+	d, _ := decision(s.cfg.UserMayInvite)
+	return d, nil
+}
+
+func (s *scripted) userMaySendStateEvent(ctx context.Context, userID, roomID, typ, stateKey string, content map[string]any) (module.Decision, error) {
+	modRecord(s.cfg.ID, "user_may_send_state_event", userID, roomID, typ, stateKey, maps.Clone(content))
+	if h, err := s.fail(ctx, s.cfg.UserMaySendStateEvent); h {
+		return module.Decision{}, err
+	}
+	content["scripted_was_here"] = true // a copy: must not reach the event
+	d, _ := decision(s.cfg.UserMaySendStateEvent)
+	return d, nil
+}
+
+func (s *scripted) checkEventAllowed(ctx context.Context, ev module.Event, state module.StateMap) (bool, map[string]any, error) {
+	if !s.eventWanted(ev) {
+		return true, nil, nil
+	}
+	_, hasCreate := state[module.StateKey{Type: "m.room.create"}]
+	modRecord(s.cfg.ID, "check_event_allowed", ev.Type(), ev.Sender(), ev.Content(), hasCreate)
+	if h, err := s.fail(ctx, s.cfg.CheckEventAllowed); h {
+		return false, nil, err
+	}
+	switch s.cfg.CheckEventAllowed {
+	case "deny":
+		return false, nil, nil
+	case "replace", "replace_bad":
+		var dict map[string]any
+		if err := json.Unmarshal(ev.JSON(), &dict); err != nil {
+			return false, nil, err
+		}
+		dict["content"] = map[string]any{"msgtype": "m.text", "body": "replaced by " + s.cfg.ID}
+		if s.cfg.CheckEventAllowed == "replace_bad" {
+			dict["type"] = "m.room.other"
+		}
+		return true, dict, nil
+	case "module_error":
+		return false, nil, &module.Error{Status: 418, Code: "ORG_SLUICE_TEAPOT", Message: "module raised", Extra: map[string]any{"hint": "tea"}}
+	}
+	return true, nil, nil // "allow"
+}
+
+func (s *scripted) onCreateRoom(ctx context.Context, req module.Requester, content map[string]any, isAdmin bool) error {
+	modRecord(s.cfg.ID, "on_create_room", req.UserID, isAdmin, maps.Clone(content))
+	if h, err := s.fail(ctx, s.cfg.OnCreateRoom); h {
+		return err
+	}
+	switch s.cfg.OnCreateRoom {
+	case "modify":
+		initial, _ := content["initial_state"].([]any)
+		content["initial_state"] = append(initial, map[string]any{
+			"type": "org.sluice.test.added", "state_key": "", "content": map[string]any{"by": s.cfg.ID},
+		})
+		content["topic"] = "topic by " + s.cfg.ID
+	case "module_error":
+		return &module.Error{Status: 400, Code: "M_INVALID_PARAM", Message: "module says no", Extra: map[string]any{"hint": "rename"}}
+	}
+	return nil
+}
+
+func (s *scripted) onNewEvent(ctx context.Context, ev module.Event, state module.StateMap) error {
+	if !s.eventWanted(ev) {
+		return nil
+	}
+	_, hasCreate := state[module.StateKey{Type: "m.room.create"}]
+	// A state event already persisted is in the room's state as the
+	// module API reads it.
+	persisted := false
+	if sk, ok := ev.StateKey(); ok {
+		if st, err := s.api.GetRoomState(ctx, ev.RoomID()); err == nil {
+			cur := st[module.StateKey{Type: ev.Type(), StateKey: sk}]
+			persisted = cur != nil && cur.EventID() == ev.EventID()
+		}
+	}
+	modRecord(s.cfg.ID, "on_new_event", ev.EventID(), ev.Type(), ev.Content(), hasCreate, persisted)
+	_, err := s.fail(ctx, s.cfg.OnNewEvent)
+	return err
 }

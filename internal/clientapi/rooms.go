@@ -133,8 +133,12 @@ func (a *API) membershipOf(action string) authedFunc {
 		}
 		reason, _ := body["reason"].(string)
 		membership := map[string]string{"invite": "invite", "kick": "leave", "ban": "ban", "unban": "leave"}[action]
+		var act string
+		if action == "kick" || action == "unban" {
+			act = action
+		}
 		if _, err := a.rooms.ChangeMembership(r.Context(), rooms.MembershipParams{Requester: req, RoomID: roomID,
-			Target: target, Membership: membership, Reason: reason}); err != nil {
+			Target: target, Membership: membership, Action: act, Reason: reason}); err != nil {
 			return err
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{})

@@ -105,7 +105,10 @@ type MembershipParams struct {
 	RoomID     string
 	Target     string // the user the change is about (the requester for join/leave)
 	Membership string // join, invite, leave, ban; kick and unban are leave
-	Reason     string
+	// Action is "kick" or "unban" for those endpoints (Membership leave),
+	// whose preconditions Synapse checks; "" otherwise.
+	Action string
+	Reason string
 }
 
 // ChangeMembership joins, invites, leaves, kicks, bans or unbans.
@@ -123,7 +126,7 @@ func (s *Service) ChangeMembership(ctx context.Context, p MembershipParams) (str
 	if p.Reason != "" {
 		content["reason"] = p.Reason
 	}
-	return s.changeMembership(ctx, membershipChange{req: p.Requester, roomID: p.RoomID, target: p.Target, membership: p.Membership, content: content})
+	return s.changeMembership(ctx, membershipChange{req: p.Requester, roomID: p.RoomID, target: p.Target, membership: p.Membership, action: p.Action, content: content})
 }
 
 type membershipChange struct {
@@ -131,7 +134,49 @@ type membershipChange struct {
 	roomID     string
 	target     string
 	membership string
+	action     string // "kick", "unban" or ""
 	content    map[string]any
+}
+
+// checkTransition makes the checks Synapse makes before the auth rules
+// (RoomMemberHandler.update_membership_locked), in its order: it refuses
+// unbanning someone not banned, acting on a banned user other than by ban,
+// unban or leave, and kicking someone not in the room; and a change that
+// repeats the target's current membership event (same sender, membership
+// and content) is answered with that event's ID (dup) instead of a new
+// event. (Synapse only makes the first two checks when the target has a
+// membership; an unban of someone who never was in the room is refused here
+// too rather than sending a pointless leave.)
+func checkTransition(c membershipChange, old *event.Event) (dup string, err error) {
+	action := c.action
+	if action == "" {
+		action = c.membership
+	}
+	current := ""
+	if old != nil {
+		current = old.Membership()
+	}
+	if action == "unban" && current != "ban" {
+		m := current
+		if m == "" {
+			m = "None"
+		}
+		return "", httpx.NewError(http.StatusForbidden, "M_BAD_STATE", "Cannot unban user who was not banned (membership="+m+")")
+	}
+	if current == "ban" && action != "ban" && action != "unban" && action != "leave" {
+		return "", httpx.NewError(http.StatusForbidden, "M_BAD_STATE", "Cannot "+action+" user who was banned")
+	}
+	if old != nil && old.Sender() == c.req.UserID && current == c.membership {
+		a, errA := json.Marshal(old.Content())
+		b, errB := json.Marshal(c.content)
+		if errA == nil && errB == nil && string(a) == string(b) {
+			return old.ID(), nil
+		}
+	}
+	if action == "kick" && current != "join" && current != "invite" && current != "knock" {
+		return "", errForbidden("The target user is not in the room")
+	}
+	return "", nil
 }
 
 func (s *Service) changeMembership(ctx context.Context, c membershipChange) (string, error) {
@@ -150,23 +195,28 @@ func (s *Service) changeMembership(ctx context.Context, c membershipChange) (str
 	if err != nil {
 		return "", err
 	}
-	// Callbacks at Synapse's call sites; server admins bypass them.
-	switch {
-	case c.membership == "join" && !admin:
-		d, err := s.hooks.UserMayJoinRoom(ctx, c.req.UserID, c.roomID, rs.membership(c.req.UserID) == "invite")
-		if err != nil {
-			return "", err
-		}
-		if !d.Allowed() {
-			return "", callSiteRejection(http.StatusForbidden, "Not allowed to join this room", d)
-		}
-	case c.membership == "invite" && !admin:
+	// Callbacks at Synapse's call sites (user_may_invite before the
+	// transition checks, user_may_join_room after); server admins bypass
+	// them.
+	if c.membership == "invite" && !admin {
 		d, err := s.hooks.UserMayInvite(ctx, c.req.UserID, c.target, c.roomID)
 		if err != nil {
 			return "", err
 		}
 		if !d.Allowed() {
 			return "", callSiteRejection(http.StatusForbidden, "Invites have been disabled on this server", d)
+		}
+	}
+	if dup, err := checkTransition(c, rs.get("m.room.member", c.target)); err != nil || dup != "" {
+		return dup, err
+	}
+	if c.membership == "join" && !admin {
+		d, err := s.hooks.UserMayJoinRoom(ctx, c.req.UserID, c.roomID, rs.membership(c.req.UserID) == "invite")
+		if err != nil {
+			return "", err
+		}
+		if !d.Allowed() {
+			return "", callSiteRejection(http.StatusForbidden, "Not allowed to join this room", d)
 		}
 	}
 	if c.membership == "leave" && c.target == c.req.UserID && rs.membership(c.target) == "" {

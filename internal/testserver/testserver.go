@@ -241,3 +241,42 @@ func rateLimits(custom string) string {
 	}
 	return noLimits
 }
+
+// Restart shuts s down (in-flight requests finish first, as in
+// Server.Shutdown) and starts a new server on the same configuration, and
+// so on the same database and signing key; the new server listens on new
+// ports and is stopped when the test ends. Logs are discarded unless the
+// SLUICE_TEST_LOGS environment variable is set. s must not be used after.
+func Restart(t testing.TB, s *Server) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Srv.Shutdown(ctx); err != nil {
+		t.Fatalf("testserver: restart: shutdown: %v", err)
+	}
+	logs := io.Discard
+	if os.Getenv("SLUICE_TEST_LOGS") != "" {
+		logs = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.New(ctx, s.Config, log)
+	if err != nil {
+		t.Fatalf("testserver: restart: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("testserver: restart: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("testserver: shutdown: %v", err)
+		}
+	})
+	n := &Server{Srv: srv, Config: s.Config, Client: &http.Client{Timeout: 60 * time.Second}}
+	for _, a := range srv.Addrs() {
+		n.URLs = append(n.URLs, "http://"+a.String())
+	}
+	n.URL = n.URLs[0]
+	return n
+}
