@@ -164,7 +164,7 @@ func TestCheckLoginForSpam(t *testing.T) {
 		{"deny with a code", "deny:M_LIMIT_EXCEEDED", "", 403, "M_LIMIT_EXCEEDED", "Login was blocked by the server"},
 		{"deny default code", "deny", "", 403, "M_FORBIDDEN", "Login was blocked by the server"},
 		{"deny with extra fields", "denywith", "", 403, "M_LIMIT_EXCEEDED", "module says slow down"},
-		{"deny with a message", "denymsg", "", 403, "M_FORBIDDEN", "module message"},
+		{"deny with a message (invalid here, as in Synapse)", "denymsg", "", 403, "M_FORBIDDEN", "Login was blocked by the server"},
 		{"error", "error", "", 500, "M_UNKNOWN", "Internal server error"},
 		{"panic", "panic", "", 500, "M_UNKNOWN", "Internal server error"},
 		{"timeout", "hang", "", 500, "M_UNKNOWN", "Internal server error"},

@@ -153,7 +153,8 @@ func (a *API) CreateAndSendEventIntoRoom(ctx context.Context, event map[string]a
 }
 
 // UpdateRoomMembership changes target's membership of a room, sent by the
-// local user sender (join, invite, leave, ban), with optional extra content.
+// local user sender (join, invite, leave, ban, knock), with optional extra
+// content.
 func (a *API) UpdateRoomMembership(ctx context.Context, sender, target, roomID, membership string, content map[string]any) (Event, error) {
 	return a.host.UpdateRoomMembership(ctx, sender, target, roomID, membership, content)
 }

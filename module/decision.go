@@ -48,9 +48,11 @@ func DenyWith(code string, extra map[string]any) Decision {
 	return d
 }
 
-// DenyMessage rejects with M_FORBIDDEN and a message shown to the client
-// instead of the call site's: Synapse's deprecated str form. Sluice logs a
-// deprecation warning once per module and callback.
+// DenyMessage is Synapse's deprecated str form. For check_event_for_spam it
+// rejects with M_FORBIDDEN and msg as the client's error text; the other
+// callbacks treat it, as Synapse does, as an invalid answer: M_FORBIDDEN
+// with the call site's message. Sluice logs a deprecation warning once per
+// module and callback.
 func DenyMessage(msg string) Decision {
 	return Decision{code: CodeForbidden, message: msg, legacy: "str"}
 }

@@ -98,6 +98,11 @@ func (s *Service) Login(ctx context.Context, p LoginParams) (Session, error) {
 		return Session{}, err
 	}
 	if !d.Allowed() {
+		// Synapse takes only NOT_SPAM or a code here: a str answer is
+		// invalid, so the client gets M_FORBIDDEN and the call site's text.
+		if d.Deprecated() != "" {
+			d = module.Deny(module.CodeForbidden)
+		}
 		return Session{}, Rejection(http.StatusForbidden, "Login was blocked by the server", d)
 	}
 	sess, err := s.NewSession(ctx, userID, SessionParams{DeviceID: p.DeviceID, DisplayName: p.InitialDisplayName, IP: p.IP, UserAgent: p.UserAgent})

@@ -130,7 +130,10 @@ func (h *Host) UserMaySendStateEvent(ctx context.Context, userID, roomID, typ, s
 	d, err := decisionChain(ctx, h, "user_may_send_state_event", h.spam.userMaySendStateEvent,
 		func(c context.Context, f func(context.Context, string, string, string, string, map[string]any) (module.Decision, error)) (module.Decision, error) {
 			d, err := f(c, userID, roomID, typ, stateKey, deepCopy(content))
-			if err == nil && (d.Deprecated() == "bool" || len(d.Extra()) > 0) {
+			if err == nil && (d.Deprecated() != "" || len(d.Extra()) > 0) {
+				// Synapse: "Module returned invalid value, rejecting".
+				h.log.Warn("user_may_send_state_event returned an invalid value (a bool, str or extra fields); rejecting with M_FORBIDDEN",
+					"value", d.String(), "form", d.Deprecated())
 				return module.Deny(module.CodeForbidden), nil
 			}
 			return d, err
@@ -150,12 +153,14 @@ func (h *Host) CheckEventAllowed(ctx context.Context, e *event.Event, state map[
 	if len(h.thirdParty.checkEventAllowed) == 0 {
 		return nil, nil
 	}
-	v, sv := EventView(e), StateView(state)
+	v := EventView(e)
 	type answer struct {
 		allowed bool
 		repl    map[string]any
 	}
 	for _, hk := range h.thirdParty.checkEventAllowed {
+		// Each module gets its own map: one cannot change what the next sees.
+		sv := StateView(state)
 		a, err := invoke(ctx, h, hk.mod, name, func(c context.Context) (answer, error) {
 			ok, repl, err := hk.fn(c, v, sv)
 			return answer{ok, repl}, err
@@ -222,9 +227,10 @@ func (h *Host) OnNewEvent(e *event.Event, state map[event.StateTuple]*event.Even
 	if len(h.thirdParty.onNewEvent) == 0 {
 		return
 	}
-	v, sv := EventView(e), StateView(state)
+	v := EventView(e)
 	go func() {
 		for _, hk := range h.thirdParty.onNewEvent {
+			sv := StateView(state)
 			_, err := invoke(context.Background(), h, hk.mod, "on_new_event", func(c context.Context) (struct{}, error) {
 				return struct{}{}, hk.fn(c, v, sv)
 			})
