@@ -337,6 +337,30 @@ func (s *scripted) apiCall(w http.ResponseWriter, r *http.Request, op string) {
 		out, err = s.api.GetUserInfo(ctx, user)
 	case "register":
 		out, err = s.api.RegisterUser(ctx, user, module.RegisterUserOptions{Password: "pw-" + user, Admin: r.URL.Query().Get("admin") == "1"})
+	case "createroom":
+		out, err = s.api.CreateRoom(ctx, user, map[string]any{"preset": "public_chat", "name": "made by a module"})
+	case "roomstate":
+		var st module.StateMap
+		if st, err = s.api.GetRoomState(ctx, r.URL.Query().Get("room")); err == nil {
+			keys := map[string]any{}
+			for k, e := range st {
+				keys[k.Type+"|"+k.StateKey] = e.Sender()
+			}
+			out = keys
+		}
+	case "sendevent":
+		var ev module.Event
+		ev, err = s.api.CreateAndSendEventIntoRoom(ctx, map[string]any{"type": "m.room.message", "room_id": r.URL.Query().Get("room"),
+			"sender": user, "content": map[string]any{"msgtype": "m.notice", "body": "from a module"}})
+		if err == nil {
+			out = ev.EventID()
+		}
+	case "membership":
+		var ev module.Event
+		ev, err = s.api.UpdateRoomMembership(ctx, user, r.URL.Query().Get("target"), r.URL.Query().Get("room"), r.URL.Query().Get("m"), nil)
+		if err == nil {
+			out = ev.EventID()
+		}
 	}
 	if errors.Is(err, module.ErrNotFound) {
 		module.RespondError(w, &module.Error{Status: 404, Code: "M_NOT_FOUND", Message: "no such user"})
