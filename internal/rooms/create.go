@@ -82,12 +82,15 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 		if err := sendState("m.room.member", req.UserID, map[string]any{"membership": "join"}); err != nil {
 			return err
 		}
+		// Power levels given in initial_state are used as they are (Synapse
+		// then ignores power_level_content_override); otherwise the
+		// defaults with the override merged in.
 		pl, hasPL := cfg.initialState[event.StateTuple{Type: "m.room.power_levels"}]
 		if !hasPL {
 			pl = defaultPowerLevels(req.UserID, cfg)
-		}
-		for k, v := range cfg.plOverride {
-			pl[k] = v
+			for k, v := range cfg.plOverride {
+				pl[k] = v
+			}
 		}
 		if err := sendState("m.room.power_levels", "", pl); err != nil {
 			return err
