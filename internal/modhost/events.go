@@ -3,6 +3,7 @@ package modhost
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/module"
@@ -221,22 +222,79 @@ func (h *Host) OnCreateRoom(ctx context.Context, req module.Requester, content m
 // HasOnNewEvent reports whether any module wants on_new_event.
 func (h *Host) HasOnNewEvent() bool { return len(h.thirdParty.onNewEvent) > 0 }
 
-// OnNewEvent runs on_new_event in the background: it never delays or fails
-// the request. Errors are logged (and counted).
+// OnNewEvent queues on_new_event: it never delays or fails the request.
+// One worker delivers the queued events in the order they were persisted,
+// as Synapse's inline call does. Errors are logged (and counted).
 func (h *Host) OnNewEvent(e *event.Event, state map[event.StateTuple]*event.Event) {
 	if len(h.thirdParty.onNewEvent) == 0 {
 		return
 	}
-	v := EventView(e)
+	h.newEvents.push(newEventItem{ev: EventView(e), state: state}, h.deliverNewEvent)
+}
+
+func (h *Host) deliverNewEvent(it newEventItem) {
+	for _, hk := range h.thirdParty.onNewEvent {
+		sv := StateView(it.state)
+		_, err := invoke(context.Background(), h, hk.mod, "on_new_event", func(c context.Context) (struct{}, error) {
+			return struct{}{}, hk.fn(c, it.ev, sv)
+		})
+		if err == nil {
+			h.metrics.decision(hk.mod.name, "on_new_event", "ok")
+		}
+	}
+}
+
+type newEventItem struct {
+	ev    module.Event
+	state map[event.StateTuple]*event.Event
+}
+
+// orderedQueue runs items one at a time, in order, on one goroutine that
+// lives while there is work.
+type orderedQueue struct {
+	mu      sync.Mutex
+	items   []newEventItem
+	running bool
+	idle    chan struct{} // closed when the worker stops with nothing left
+}
+
+func (q *orderedQueue) push(it newEventItem, run func(newEventItem)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.items = append(q.items, it)
+	if q.running {
+		return
+	}
+	q.running = true
+	q.idle = make(chan struct{})
 	go func() {
-		for _, hk := range h.thirdParty.onNewEvent {
-			sv := StateView(state)
-			_, err := invoke(context.Background(), h, hk.mod, "on_new_event", func(c context.Context) (struct{}, error) {
-				return struct{}{}, hk.fn(c, v, sv)
-			})
-			if err == nil {
-				h.metrics.decision(hk.mod.name, "on_new_event", "ok")
+		for {
+			q.mu.Lock()
+			if len(q.items) == 0 {
+				q.running = false
+				close(q.idle)
+				q.mu.Unlock()
+				return
 			}
+			next := q.items[0]
+			q.items[0] = newEventItem{}
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			run(next)
 		}
 	}()
+}
+
+// drain waits until the queue is empty or ctx ends.
+func (q *orderedQueue) drain(ctx context.Context) {
+	q.mu.Lock()
+	idle, running := q.idle, q.running
+	q.mu.Unlock()
+	if !running {
+		return
+	}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
 }

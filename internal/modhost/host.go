@@ -62,6 +62,7 @@ type Host struct {
 	thirdParty thirdPartyChains
 
 	deprecationWarned sync.Map // module + callback -> true, once warned
+	newEvents         orderedQueue
 
 	resources []WebResource
 }
@@ -201,6 +202,8 @@ func safeNew(f func(any, *module.API) (any, error), cfg any, api *module.API) (i
 
 // Close calls Close(ctx) on every module that has one, in reverse order.
 func (h *Host) Close(ctx context.Context) {
+	// Deliver the on_new_event calls still queued before modules close.
+	h.newEvents.drain(ctx)
 	h.mu.Lock()
 	mods := append([]*loaded(nil), h.mods...)
 	h.mu.Unlock()

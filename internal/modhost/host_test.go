@@ -2,17 +2,21 @@ package modhost
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sluice-im/sluice/internal/config"
+	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/module"
 )
 
@@ -212,5 +216,39 @@ func TestHungModuleIsBounded(t *testing.T) {
 	}
 	if overload != 10 {
 		t.Fatalf("%d calls failed fast, want 10", overload)
+	}
+}
+
+func TestOnNewEventInOrder(t *testing.T) {
+	h := newTestHost(t)
+	var mu sync.Mutex
+	var got []string
+	add(&h.thirdParty.onNewEvent, h.testModule("m", time.Second, ""), func(_ context.Context, ev module.Event, _ module.StateMap) error {
+		time.Sleep(time.Millisecond) // a slow module must not reorder events
+		mu.Lock()
+		got = append(got, ev.ContentString("body"))
+		mu.Unlock()
+		return nil
+	})
+	v, _ := event.LookupVersion("10")
+	signer := event.Signer{ServerName: "hs.test", KeyID: "ed25519:k", Key: ed25519.NewKeyFromSeed(make([]byte, 32))}
+	var want []string
+	for i := range 20 {
+		body := strconv.Itoa(i)
+		want = append(want, body)
+		e, err := event.Build(event.Template{Type: "m.room.message", Sender: "@a:hs.test", RoomID: "!r:hs.test", Depth: int64(i + 1),
+			Content: map[string]any{"body": body}, PrevEvents: []string{}, AuthEvents: []string{}}, v, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.OnNewEvent(e, nil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.Close(ctx) // drains the queue
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("delivered %v, want %v", got, want)
 	}
 }
