@@ -274,7 +274,7 @@ func duplicate(ms []member) error {
 		}
 		seen[e.key] = true
 	}
-	panic("canonicaljson: no duplicate")
+	return ErrDuplicateKey // unreachable: callers saw a duplicate
 }
 
 func quoteKey(k string) string {
