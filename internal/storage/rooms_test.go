@@ -1177,3 +1177,33 @@ func TestBrokenBatchTransaction(t *testing.T) {
 		}
 	})
 }
+
+func TestAliasesAndDirectory(t *testing.T) {
+	storagetest.ForEachDB(t, func(t *testing.T, o storage.Options) {
+		st := storagetest.Open(t, o)
+		ctx := context.Background()
+		if err := st.CreateRoom(ctx, storage.Room{RoomID: "!a:hs", Version: "10", Creator: "@u:hs", CreatedTS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateAlias(ctx, "#x:hs", "!a:hs", "@u:hs", 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateAlias(ctx, "#x:hs", "!a:hs", "@v:hs", 3); !errors.Is(err, storage.ErrAliasExists) {
+			t.Fatalf("duplicate alias: %v", err)
+		}
+		if got, err := st.GetAlias(ctx, "#x:hs"); err != nil || got != "!a:hs" {
+			t.Fatalf("GetAlias = %q, %v", got, err)
+		}
+		if _, err := st.GetAlias(ctx, "#nope:hs"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("unknown alias: %v", err)
+		}
+		for _, want := range []bool{true, true, false, false} {
+			if err := st.SetRoomPublished(ctx, "!a:hs", want, 4); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := st.IsRoomPublished(ctx, "!a:hs"); err != nil || got != want {
+				t.Fatalf("published = %v, %v; want %v", got, err, want)
+			}
+		}
+	})
+}

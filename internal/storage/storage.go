@@ -127,4 +127,5 @@ type Store interface {
 	DeleteUIASessionsBefore(ctx context.Context, ts int64) error
 
 	RoomStore
+	AliasStore
 }
