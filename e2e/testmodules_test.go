@@ -33,13 +33,15 @@ type scriptedConfig struct {
 	// Room callbacks (see roomcallbacks_test.go): the same behaviours, plus
 	// check_event_allowed: deny | replace | replace_bad | module_error;
 	// on_create_room: ok | modify | module_error; on_new_event: ok.
-	CheckEventForSpam     string `yaml:"check_event_for_spam"`
-	UserMayJoinRoom       string `yaml:"user_may_join_room"`
-	UserMayInvite         string `yaml:"user_may_invite"`
-	UserMaySendStateEvent string `yaml:"user_may_send_state_event"`
-	CheckEventAllowed     string `yaml:"check_event_allowed"`
-	OnCreateRoom          string `yaml:"on_create_room"`
-	OnNewEvent            string `yaml:"on_new_event"`
+	CheckEventForSpam            string `yaml:"check_event_for_spam"`
+	UserMayJoinRoom              string `yaml:"user_may_join_room"`
+	UserMayInvite                string `yaml:"user_may_invite"`
+	UserMaySendStateEvent        string `yaml:"user_may_send_state_event"`
+	UserMayCreateRoomAlias       string `yaml:"user_may_create_room_alias"`
+	CheckVisibilityCanBeModified string `yaml:"check_visibility_can_be_modified"`
+	CheckEventAllowed            string `yaml:"check_event_allowed"`
+	OnCreateRoom                 string `yaml:"on_create_room"`
+	OnNewEvent                   string `yaml:"on_new_event"`
 	// EventType limits check_event_for_spam, check_event_allowed and
 	// on_new_event to events of that type (others pass unrecorded); all
 	// events when empty.
@@ -146,6 +148,9 @@ func newScripted(config any, api *module.API) (any, error) {
 	if c.UserMayInvite != "" {
 		spam.UserMayInvite = s.userMayInvite
 	}
+	if c.UserMayCreateRoomAlias != "" {
+		spam.UserMayCreateRoomAlias = s.userMayCreateRoomAlias
+	}
 	if c.UserMaySendStateEvent != "" {
 		spam.UserMaySendStateEvent = s.userMaySendStateEvent
 	}
@@ -158,6 +163,9 @@ func newScripted(config any, api *module.API) (any, error) {
 	}
 	if c.OnCreateRoom != "" {
 		tp.OnCreateRoom = s.onCreateRoom
+	}
+	if c.CheckVisibilityCanBeModified != "" {
+		tp.CheckVisibilityCanBeModified = s.checkVisibility
 	}
 	if c.OnNewEvent != "" {
 		tp.OnNewEvent = s.onNewEvent
@@ -481,4 +489,21 @@ func (s *scripted) onNewEvent(ctx context.Context, ev module.Event, state module
 	modRecord(s.cfg.ID, "on_new_event", ev.EventID(), ev.Type(), ev.Content(), hasCreate, persisted)
 	_, err := s.fail(ctx, s.cfg.OnNewEvent)
 	return err
+}
+
+func (s *scripted) userMayCreateRoomAlias(ctx context.Context, userID, alias string) (module.Decision, error) {
+	modRecord(s.cfg.ID, "user_may_create_room_alias", userID, alias)
+	if h, err := s.fail(ctx, s.cfg.UserMayCreateRoomAlias); h {
+		return module.Decision{}, err
+	}
+	d, _ := decision(s.cfg.UserMayCreateRoomAlias)
+	return d, nil
+}
+
+func (s *scripted) checkVisibility(ctx context.Context, roomID string, _ module.StateMap, visibility string) (bool, error) {
+	modRecord(s.cfg.ID, "check_visibility_can_be_modified", roomID, visibility)
+	if h, err := s.fail(ctx, s.cfg.CheckVisibilityCanBeModified); h {
+		return false, err
+	}
+	return s.cfg.CheckVisibilityCanBeModified == "allow", nil
 }

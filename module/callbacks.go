@@ -39,6 +39,13 @@ type SpamCheckerCallbacks struct {
 	// reaches the client as 403 "You are not permitted to create rooms".
 	UserMayCreateRoom func(ctx context.Context, userID string, roomConfig map[string]any) (Decision, error)
 
+	// UserMayCreateRoomAlias (user_may_create_room_alias) is asked when a
+	// user creates a room alias (roomAlias is the full "#name:server"): for
+	// /createRoom with room_alias_name. Server admins are asked too, as in
+	// Synapse. A rejection reaches the client as 403 "This user is not
+	// permitted to create this alias".
+	UserMayCreateRoomAlias func(ctx context.Context, userID, roomAlias string) (Decision, error)
+
 	// UserMaySendStateEvent (user_may_send_state_event) is asked for
 	// PUT /rooms/{roomId}/state/{type}/{stateKey} (m.room.member too), with
 	// a deep copy of the content. Server admins are not asked. A rejection
@@ -124,6 +131,14 @@ type ThirdPartyRulesCallbacks struct {
 	// with 403 M_UNKNOWN "Room creation forbidden with these parameters".
 	// Every callback runs, in order, until one fails.
 	OnCreateRoom func(ctx context.Context, requester Requester, requestContent map[string]any, isAdmin bool) error
+
+	// CheckVisibilityCanBeModified (check_visibility_can_be_modified) is
+	// asked by /createRoom with the requested visibility ("public" or
+	// "private", the default) and the room's state so far. Returning false
+	// refuses the room with 403 M_UNKNOWN "Room visibility value not
+	// allowed.". The first false wins. A failing callback is logged and
+	// counts as true (Synapse fails open here) unless on_error says deny.
+	CheckVisibilityCanBeModified func(ctx context.Context, roomID string, state StateMap, newVisibility string) (bool, error)
 
 	// OnNewEvent (on_new_event) is told of every event after it was
 	// persisted, with the room state after it. It runs in the background:

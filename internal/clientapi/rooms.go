@@ -83,7 +83,14 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, req accounts.Re
 func (a *API) joinRoomOrAlias(w http.ResponseWriter, r *http.Request, req accounts.Requester) error {
 	target := r.PathValue("roomIdOrAlias")
 	if strings.HasPrefix(target, "#") {
-		return httpx.NewError(http.StatusNotFound, "M_NOT_FOUND", "Room alias "+target+" not found")
+		if _, err := id.ParseRoomAlias(target); err != nil {
+			return httpx.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "%s was not legal room ID or room alias", target)
+		}
+		roomID, err := a.rooms.ResolveAlias(r.Context(), target)
+		if err != nil {
+			return err
+		}
+		return a.join(w, r, req, roomID)
 	}
 	if _, err := id.ParseRoomID(target); err != nil {
 		return httpx.Errorf(http.StatusBadRequest, "M_INVALID_PARAM", "%s was not legal room ID or room alias", target)

@@ -18,6 +18,7 @@ type spamChains struct {
 	userMayJoinRoom          []hook[func(context.Context, string, string, bool) (module.Decision, error)]
 	userMayInvite            []hook[func(context.Context, string, string, string) (module.Decision, error)]
 	userMaySendStateEvent    []hook[func(context.Context, string, string, string, string, map[string]any) (module.Decision, error)]
+	userMayCreateRoomAlias   []hook[func(context.Context, string, string) (module.Decision, error)]
 	userMayCreateRoom        []hook[func(context.Context, string, map[string]any) (module.Decision, error)]
 	checkRegistrationForSpam []hook[func(context.Context, module.RegistrationCheck) (module.RegistrationBehaviour, error)]
 	checkLoginForSpam        []hook[func(context.Context, module.LoginCheck) (module.Decision, error)]
@@ -47,6 +48,9 @@ func (h *Host) registerSpam(m *loaded, cb module.SpamCheckerCallbacks) error {
 	}
 	if cb.UserMayInvite != nil {
 		add(&h.spam.userMayInvite, m, cb.UserMayInvite)
+	}
+	if cb.UserMayCreateRoomAlias != nil {
+		add(&h.spam.userMayCreateRoomAlias, m, cb.UserMayCreateRoomAlias)
 	}
 	if cb.UserMaySendStateEvent != nil {
 		add(&h.spam.userMaySendStateEvent, m, cb.UserMaySendStateEvent)

@@ -62,6 +62,7 @@ type thirdPartyChains struct {
 	checkEventAllowed []hook[func(context.Context, module.Event, module.StateMap) (bool, map[string]any, error)]
 	onCreateRoom      []hook[func(context.Context, module.Requester, map[string]any, bool) error]
 	onNewEvent        []hook[func(context.Context, module.Event, module.StateMap) error]
+	checkVisibility   []hook[func(context.Context, string, module.StateMap, string) (bool, error)]
 }
 
 func (h *Host) registerThirdParty(m *loaded, cb module.ThirdPartyRulesCallbacks) error {
@@ -78,6 +79,9 @@ func (h *Host) registerThirdParty(m *loaded, cb module.ThirdPartyRulesCallbacks)
 	}
 	if cb.OnNewEvent != nil {
 		add(&h.thirdParty.onNewEvent, m, cb.OnNewEvent)
+	}
+	if cb.CheckVisibilityCanBeModified != nil {
+		add(&h.thirdParty.checkVisibility, m, cb.CheckVisibilityCanBeModified)
 	}
 	return nil
 }
@@ -297,4 +301,35 @@ func (q *orderedQueue) drain(ctx context.Context) {
 	case <-idle:
 	case <-ctx.Done():
 	}
+}
+
+// UserMayCreateRoomAlias runs user_may_create_room_alias.
+func (h *Host) UserMayCreateRoomAlias(ctx context.Context, userID, alias string) (module.Decision, error) {
+	return decisionChain(ctx, h, "user_may_create_room_alias", h.spam.userMayCreateRoomAlias,
+		func(c context.Context, f func(context.Context, string, string) (module.Decision, error)) (module.Decision, error) {
+			return f(c, userID, alias)
+		})
+}
+
+// CheckVisibilityCanBeModified runs check_visibility_can_be_modified: the
+// first false wins. Failures are logged and count as true (Synapse fails
+// open here) unless the module's on_error is deny.
+func (h *Host) CheckVisibilityCanBeModified(ctx context.Context, roomID string, state map[event.StateTuple]*event.Event, visibility string) bool {
+	const name = "check_visibility_can_be_modified"
+	for _, hk := range h.thirdParty.checkVisibility {
+		sv := StateView(state)
+		ok, err := invoke(ctx, h, hk.mod, name, func(c context.Context) (bool, error) { return hk.fn(c, roomID, sv, visibility) })
+		if err != nil {
+			if hk.mod.policy(policyAllow) == policyDeny {
+				return false
+			}
+			continue
+		}
+		if !ok {
+			h.metrics.decision(hk.mod.name, name, "deny")
+			return false
+		}
+		h.metrics.decision(hk.mod.name, name, "allow")
+	}
+	return true
 }

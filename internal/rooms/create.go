@@ -2,7 +2,9 @@ package rooms
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/sluice-im/sluice/internal/httpx"
 	"github.com/sluice-im/sluice/internal/mx/event"
@@ -39,7 +41,7 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 	if err := s.hooks.OnCreateRoom(ctx, req, body, admin); err != nil {
 		return "", err
 	}
-	cfg, err := parseCreateRoom(body, s.opts.DefaultVersion)
+	cfg, err := parseCreateRoom(body, s.opts.DefaultVersion, s.opts.ServerName)
 	if err != nil {
 		return "", err
 	}
@@ -56,9 +58,40 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 			return "", callSiteRejection(http.StatusForbidden, "You are not permitted to create rooms", d)
 		}
 	}
+	if cfg.alias != "" {
+		if _, err := s.store.GetAlias(ctx, cfg.alias); err == nil {
+			return "", httpx.NewError(http.StatusBadRequest, "M_ROOM_IN_USE", "Room alias already taken")
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return "", err
+		}
+	}
 	roomID := s.newRoomID()
 	if err := s.store.CreateRoom(ctx, storage.Room{RoomID: roomID, Version: version.ID, Creator: req.UserID, CreatedTS: s.now().UnixMilli()}); err != nil {
 		return "", err
+	}
+	// Synapse's order: the visibility check, publishing, then the alias,
+	// all before the room's first event.
+	if !s.hooks.CheckVisibilityCanBeModified(ctx, roomID, map[event.StateTuple]*event.Event{}, cfg.visibility) {
+		return "", httpx.NewError(http.StatusForbidden, "M_UNKNOWN", "Room visibility value not allowed.")
+	}
+	if cfg.visibility == "public" {
+		if err := s.store.SetRoomPublished(ctx, roomID, true, s.now().UnixMilli()); err != nil {
+			return "", err
+		}
+	}
+	if cfg.alias != "" {
+		d, err := s.hooks.UserMayCreateRoomAlias(ctx, req.UserID, cfg.alias)
+		if err != nil {
+			return "", err
+		}
+		if !d.Allowed() {
+			return "", callSiteRejection(http.StatusForbidden, "This user is not permitted to create this alias", d)
+		}
+		if err := s.store.CreateAlias(ctx, cfg.alias, roomID, req.UserID, s.now().UnixMilli()); errors.Is(err, storage.ErrAliasExists) {
+			return "", httpx.NewError(http.StatusBadRequest, "M_ROOM_IN_USE", "Room alias already taken")
+		} else if err != nil {
+			return "", err
+		}
 	}
 	unlock := s.lock(roomID)
 	rs := &roomState{room: storage.Room{RoomID: roomID, Version: version.ID}, version: version, state: map[event.StateTuple]*event.Event{}}
@@ -94,6 +127,13 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 		}
 		if err := sendState("m.room.power_levels", "", pl); err != nil {
 			return err
+		}
+		if cfg.alias != "" {
+			if _, ok := cfg.initialState[event.StateTuple{Type: "m.room.canonical_alias"}]; !ok {
+				if err := sendState("m.room.canonical_alias", "", map[string]any{"alias": cfg.alias}); err != nil {
+					return err
+				}
+			}
 		}
 		p := presets[cfg.preset]
 		if _, ok := cfg.initialState[event.StateTuple{Type: "m.room.join_rules"}]; !ok {
@@ -159,6 +199,8 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 
 type createConfig struct {
 	preset          string
+	visibility      string // "public" or "private"
+	alias           string // full alias from room_alias_name, "" if none
 	roomVersion     string
 	name, topic     *string
 	invite          []string
@@ -169,7 +211,7 @@ type createConfig struct {
 	plOverride      map[string]any
 }
 
-func parseCreateRoom(body map[string]any, defaultVersion string) (*createConfig, error) {
+func parseCreateRoom(body map[string]any, defaultVersion, serverName string) (*createConfig, error) {
 	c := &createConfig{roomVersion: defaultVersion, initialState: map[event.StateTuple]map[string]any{}}
 	str := func(key string) (*string, error) {
 		v, ok := body[key]
@@ -189,25 +231,39 @@ func parseCreateRoom(body map[string]any, defaultVersion string) (*createConfig,
 	if visibility != nil && *visibility != "public" && *visibility != "private" {
 		return nil, badJSON(`visibility must be "public" or "private"`)
 	}
-	if visibility != nil && *visibility == "public" {
-		// Publishing to the room directory arrives with the directory.
-		return nil, httpx.NewError(http.StatusBadRequest, "M_UNRECOGNIZED", "visibility: public is not supported yet: this server has no room directory")
+	c.visibility = "private"
+	if visibility != nil {
+		c.visibility = *visibility
 	}
 	preset, err := str("preset")
 	if err != nil {
 		return nil, err
 	}
 	c.preset = "private_chat"
+	if c.visibility == "public" {
+		c.preset = "public_chat"
+	}
 	if preset != nil {
 		if _, ok := presets[*preset]; !ok {
 			return nil, badJSON("Unknown preset " + *preset)
 		}
 		c.preset = *preset
 	}
-	if alias, err := str("room_alias_name"); err != nil {
+	if name, err := str("room_alias_name"); err != nil {
 		return nil, err
-	} else if alias != nil {
-		return nil, httpx.NewError(http.StatusBadRequest, "M_UNRECOGNIZED", "room_alias_name is not supported yet: this server has no room aliases")
+	} else if name != nil {
+		if strings.ContainsAny(*name, " \t\n\r\v\f") {
+			return nil, httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Invalid characters in room alias")
+		}
+		if strings.Contains(*name, ":") {
+			return nil, httpx.NewError(http.StatusBadRequest, "M_UNKNOWN",
+				"':' is not permitted in the room alias name. Please note this expects a local part — 'wombat', not '#wombat:example.com'.")
+		}
+		alias := "#" + *name + ":" + serverName
+		if _, err := id.ParseRoomAlias(alias); err != nil {
+			return nil, httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", "Invalid room alias: "+err.Error())
+		}
+		c.alias = alias
 	}
 	if v, err := str("room_version"); err != nil {
 		return nil, err

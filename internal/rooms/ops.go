@@ -411,3 +411,13 @@ func deepCopyJSON(m map[string]any) map[string]any {
 }
 
 var _ = strings.TrimSpace
+
+// ResolveAlias returns the room a local alias maps to (404 M_NOT_FOUND when
+// there is none; remote aliases need federation).
+func (s *Service) ResolveAlias(ctx context.Context, alias string) (string, error) {
+	roomID, err := s.store.GetAlias(ctx, alias)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", errNotFound("Room alias " + alias + " not found")
+	}
+	return roomID, err
+}

@@ -32,6 +32,8 @@ type Hooks interface {
 	UserMayInvite(ctx context.Context, inviter, invitee, roomID string) (module.Decision, error)
 	UserMayCreateRoom(ctx context.Context, userID string, roomConfig map[string]any) (module.Decision, error)
 	UserMaySendStateEvent(ctx context.Context, userID, roomID, typ, stateKey string, content map[string]any) (module.Decision, error)
+	UserMayCreateRoomAlias(ctx context.Context, userID, alias string) (module.Decision, error)
+	CheckVisibilityCanBeModified(ctx context.Context, roomID string, state map[event.StateTuple]*event.Event, visibility string) bool
 	CheckEventAllowed(ctx context.Context, e *event.Event, state map[event.StateTuple]*event.Event) (map[string]any, error)
 	OnCreateRoom(ctx context.Context, req module.Requester, content map[string]any, isAdmin bool) error
 	OnNewEvent(e *event.Event, state map[event.StateTuple]*event.Event)
