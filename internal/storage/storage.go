@@ -128,4 +128,5 @@ type Store interface {
 
 	RoomStore
 	AliasStore
+	StreamStore
 }
