@@ -46,6 +46,8 @@ type scriptedConfig struct {
 	// on_new_event to events of that type (others pass unrecorded); all
 	// events when empty.
 	EventType string `yaml:"event_type"`
+	// OnAccountDataUpdated (accountdata_test.go): ok | error | panic | hang.
+	OnAccountDataUpdated string `yaml:"on_account_data_updated"`
 }
 
 // modCall is one recorded callback invocation.
@@ -185,6 +187,11 @@ func newScripted(config any, api *module.API) (any, error) {
 	}
 	if err := api.RegisterAccountValidityCallbacks(av); err != nil {
 		return nil, err
+	}
+	if c.OnAccountDataUpdated != "" {
+		if err := api.RegisterAccountDataCallbacks(module.AccountDataCallbacks{OnAccountDataUpdated: s.onAccountDataUpdated}); err != nil {
+			return nil, err
+		}
 	}
 	if c.WebResource != "" {
 		if err := api.RegisterWebResource(c.WebResource, http.HandlerFunc(s.serve)); err != nil {
@@ -363,6 +370,11 @@ func (s *scripted) apiCall(w http.ResponseWriter, r *http.Request, op string) {
 		if err == nil {
 			out = ev.EventID()
 		}
+	case "getaccountdata":
+		out, err = s.api.GetGlobalAccountData(ctx, user, r.URL.Query().Get("type"))
+	case "putaccountdata":
+		err = s.api.PutGlobalAccountData(ctx, user, r.URL.Query().Get("type"), map[string]any{"from": s.cfg.ID})
+		out = "ok"
 	case "membership":
 		var ev module.Event
 		ev, err = s.api.UpdateRoomMembership(ctx, user, r.URL.Query().Get("target"), r.URL.Query().Get("room"), r.URL.Query().Get("m"), nil)
@@ -506,4 +518,11 @@ func (s *scripted) checkVisibility(ctx context.Context, roomID string, _ module.
 		return false, err
 	}
 	return s.cfg.CheckVisibilityCanBeModified == "allow", nil
+}
+
+func (s *scripted) onAccountDataUpdated(ctx context.Context, userID, roomID, typ string, content map[string]any) error {
+	modRecord(s.cfg.ID, "on_account_data_updated", userID, roomID, typ, maps.Clone(content))
+	content["scripted_was_here"] = true // a copy: must not reach the next module
+	_, err := s.fail(ctx, s.cfg.OnAccountDataUpdated)
+	return err
 }

@@ -225,3 +225,59 @@ func RespondError(w http.ResponseWriter, err error) {
 	}
 	RespondJSON(w, me.Status, body)
 }
+
+// AccountDataHost is the part of the server side of the API that serves
+// account data (Synapse 1.57). It is separate from Host so that Host
+// implementations written before it (a module's own test fakes) still
+// compile; Sluice's host implements it. With a Host that does not, the
+// account data methods of API return ErrAccountDataUnsupported.
+type AccountDataHost interface {
+	RegisterAccountDataCallbacks(module string, cb AccountDataCallbacks) error
+	GetGlobalAccountData(ctx context.Context, userID, accountDataType string) (map[string]any, error)
+	PutGlobalAccountData(ctx context.Context, userID, accountDataType string, content map[string]any) error
+}
+
+// ErrAccountDataUnsupported is returned by the account data methods of an
+// API whose Host does not implement AccountDataHost.
+var ErrAccountDataUnsupported = errors.New("module: this host does not serve account data")
+
+func (a *API) accountDataHost() (AccountDataHost, error) {
+	if h, ok := a.host.(AccountDataHost); ok {
+		return h, nil
+	}
+	return nil, ErrAccountDataUnsupported
+}
+
+// RegisterAccountDataCallbacks adds account data callbacks. Only during New.
+func (a *API) RegisterAccountDataCallbacks(cb AccountDataCallbacks) error {
+	h, err := a.accountDataHost()
+	if err != nil {
+		return err
+	}
+	return h.RegisterAccountDataCallbacks(a.module, cb)
+}
+
+// GetGlobalAccountData returns a local user's global account data of one
+// type (Synapse's account_data_manager.get_global), or nil (and no error)
+// when the user has none of that type. A user ID that is not local is an
+// error.
+func (a *API) GetGlobalAccountData(ctx context.Context, userID, accountDataType string) (map[string]any, error) {
+	h, err := a.accountDataHost()
+	if err != nil {
+		return nil, err
+	}
+	return h.GetGlobalAccountData(ctx, userID, accountDataType)
+}
+
+// PutGlobalAccountData stores a local user's global account data of one
+// type, replacing what was there (Synapse's
+// account_data_manager.put_global). Like a client's PUT, it tells the
+// on_account_data_updated callbacks. A user ID that is not local, or nil
+// content, is an error.
+func (a *API) PutGlobalAccountData(ctx context.Context, userID, accountDataType string, content map[string]any) error {
+	h, err := a.accountDataHost()
+	if err != nil {
+		return err
+	}
+	return h.PutGlobalAccountData(ctx, userID, accountDataType, content)
+}

@@ -145,3 +145,15 @@ type ThirdPartyRulesCallbacks struct {
 	// it never delays or fails the request. Errors are logged.
 	OnNewEvent func(ctx context.Context, ev Event, state StateMap) error
 }
+
+// AccountDataCallbacks are Synapse's account data callbacks
+// (register_account_data_callbacks, Synapse 1.57).
+type AccountDataCallbacks struct {
+	// OnAccountDataUpdated (on_account_data_updated) is told after a user's
+	// account data was stored: PUT /user/{userId}/account_data/{type} and
+	// PUT /user/{userId}/rooms/{roomId}/account_data/{type}, and
+	// API.PutGlobalAccountData. roomID is "" for global account data;
+	// content is the new content (a copy per module). Every callback runs,
+	// in order; a failure is logged and never fails the request.
+	OnAccountDataUpdated func(ctx context.Context, userID, roomID, accountDataType string, content map[string]any) error
+}

@@ -25,6 +25,8 @@ type Options struct {
 	DefaultRoomVersion       string
 	// RegistrationLimiter is rc_registration, per client IP (nil: none).
 	RegistrationLimiter *ratelimit.Limiter
+	// AccountData runs on_account_data_updated (nil: no modules to tell).
+	AccountData AccountDataHooks
 }
 
 // API is the Client-Server API.
@@ -96,6 +98,7 @@ func (a *API) Register(rt *httpx.Router) {
 	client("POST", "/account/password", handlerFunc(a.password))
 
 	a.registerRooms(client)
+	a.registerAccountData(client)
 
 	rt.Handle("GET /_synapse/admin/v1/register", handlerFunc(a.sharedSecretNonce))
 	rt.Handle("POST /_synapse/admin/v1/register", handlerFunc(a.sharedSecretRegister))

@@ -36,6 +36,11 @@ type Services interface {
 	ModuleSendEvent(ctx context.Context, dict map[string]any) (module.Event, error)
 	ModuleUpdateMembership(ctx context.Context, sender, target, roomID, membership string, content map[string]any) (module.Event, error)
 	ModuleCreateRoom(ctx context.Context, userID string, config map[string]any) (string, error)
+	// ModuleGetAccountData returns a user's global account data of one type
+	// (a JSON object), or module.ErrNotFound.
+	ModuleGetAccountData(ctx context.Context, userID, accountDataType string) ([]byte, error)
+	// ModulePutAccountData stores a user's global account data of one type.
+	ModulePutAccountData(ctx context.Context, userID, accountDataType string, content []byte) error
 }
 
 // Options configure a Host.
@@ -60,6 +65,8 @@ type Host struct {
 	spam       spamChains
 	validity   validityChains
 	thirdParty thirdPartyChains
+
+	accountData accountDataChains
 
 	deprecationWarned sync.Map // module + callback -> true, once warned
 	newEvents         orderedQueue

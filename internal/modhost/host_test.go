@@ -158,6 +158,10 @@ func (fakeServices) ModuleUpdateMembership(context.Context, string, string, stri
 func (fakeServices) ModuleCreateRoom(context.Context, string, map[string]any) (string, error) {
 	return "", nil
 }
+func (fakeServices) ModuleGetAccountData(context.Context, string, string) ([]byte, error) {
+	return nil, module.ErrNotFound
+}
+func (fakeServices) ModulePutAccountData(context.Context, string, string, []byte) error { return nil }
 
 func TestWebResourcePaths(t *testing.T) {
 	name := "modhosttest.Paths"

@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		LoginFailed:  ratelimit.New(*cfg.RCLogin.FailedAttempts),
 	}
 	s.registrationLimiter = ratelimit.New(*cfg.RCRegistration)
-	if err := s.host.Load(ctx, cfg.Modules, services{s.accounts, s.rooms}); err != nil {
+	if err := s.host.Load(ctx, cfg.Modules, services{s.accounts, s.rooms, s.store}); err != nil {
 		// The modules loaded before the failing one are running: close
 		// them (Host.Close skips the entries that never got an instance).
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), moduleCloseTimeout)
@@ -209,6 +209,7 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 			RegistrationSharedSecret: s.cfg.RegistrationSharedSecret,
 			DefaultRoomVersion:       s.cfg.DefaultRoomVersion,
 			RegistrationLimiter:      s.registrationLimiter,
+			AccountData:              s.host,
 		}, s.store, s.accounts, s.rooms).Register(rt)
 	}
 	if names["metrics"] && s.cfg.EnableMetrics {
@@ -440,6 +441,7 @@ func (s *Server) closeModules(ctx context.Context) {
 type services struct {
 	*accounts.Service
 	rooms *rooms.Service
+	store storage.Store
 }
 
 func (v services) ModuleRoomState(ctx context.Context, roomID string) (module.StateMap, error) {
@@ -456,4 +458,17 @@ func (v services) ModuleUpdateMembership(ctx context.Context, sender, target, ro
 
 func (v services) ModuleCreateRoom(ctx context.Context, userID string, config map[string]any) (string, error) {
 	return v.rooms.ModuleCreateRoom(ctx, userID, config)
+}
+
+func (v services) ModuleGetAccountData(ctx context.Context, userID, accountDataType string) ([]byte, error) {
+	b, err := v.store.GetAccountData(ctx, userID, "", accountDataType)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, module.ErrNotFound
+	}
+	return b, err
+}
+
+func (v services) ModulePutAccountData(ctx context.Context, userID, accountDataType string, content []byte) error {
+	_, err := v.store.SetAccountData(ctx, userID, "", accountDataType, content)
+	return err
 }

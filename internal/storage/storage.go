@@ -129,4 +129,6 @@ type Store interface {
 	RoomStore
 	AliasStore
 	StreamStore
+	AccountDataStore
+	FilterStore
 }
