@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -70,13 +69,9 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 	if a.opts.RegistrationSharedSecret == "" {
 		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "Shared secret registration is not enabled")
 	}
-	raw, err := httpx.ReadJSONObject(r)
+	body, err := httpx.ReadJSONMap(r)
 	if err != nil {
 		return err
-	}
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return httpx.ErrNotJSON()
 	}
 	nv, ok := body["nonce"]
 	if !ok {

@@ -18,13 +18,9 @@ func (a *API) loginFlows(w http.ResponseWriter, r *http.Request) error {
 
 // login is POST /login with m.login.password, in Synapse's order of checks.
 func (a *API) login(w http.ResponseWriter, r *http.Request) error {
-	raw, err := httpx.ReadJSONObject(r)
+	body, err := httpx.ReadJSONMap(r)
 	if err != nil {
 		return err
-	}
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return httpx.ErrNotJSON()
 	}
 	if v, ok := body["refresh_token"]; ok {
 		if _, isBool := v.(bool); !isBool {
@@ -141,13 +137,9 @@ func nullableTS(ts int64) any {
 // Sluice cannot complete (it sends no email). Other devices are logged out
 // unless logout_devices is false.
 func (a *API) password(w http.ResponseWriter, r *http.Request) error {
-	raw, err := httpx.ReadJSONObject(r)
+	body, err := httpx.ReadJSONMap(r)
 	if err != nil {
 		return err
-	}
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return httpx.ErrNotJSON()
 	}
 	// Synapse validates the body with a strict model; a value of the wrong
 	// type is M_BAD_JSON (its message is pydantic's, not reproducible).

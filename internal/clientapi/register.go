@@ -15,13 +15,9 @@ const maxParamLength = 512
 
 // register is POST /register, in Synapse's order of checks.
 func (a *API) register(w http.ResponseWriter, r *http.Request) error {
-	raw, err := httpx.ReadJSONObject(r)
+	body, err := httpx.ReadJSONMap(r)
 	if err != nil {
 		return err
-	}
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return httpx.ErrNotJSON()
 	}
 	switch kind := r.URL.Query().Get("kind"); kind {
 	case "", "user":

@@ -1,7 +1,6 @@
 package clientapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -52,25 +51,13 @@ func readObject(r *http.Request) (map[string]any, error) {
 	if r.ContentLength == 0 {
 		return map[string]any{}, nil
 	}
-	raw, err := httpx.ReadJSONObject(r)
-	if err != nil {
-		return nil, err
-	}
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return nil, httpx.ErrNotJSON()
-	}
-	return body, nil
+	return httpx.ReadJSONMap(r)
 }
 
 func (a *API) createRoom(w http.ResponseWriter, r *http.Request, req accounts.Requester) error {
-	raw, err := httpx.ReadJSONObject(r)
+	body, err := httpx.ReadJSONMap(r)
 	if err != nil {
 		return err
-	}
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return httpx.ErrNotJSON()
 	}
 	roomID, err := a.rooms.CreateRoom(r.Context(), req, body)
 	if err != nil {
@@ -235,13 +222,9 @@ func (a *API) sendEvent(w http.ResponseWriter, r *http.Request, req accounts.Req
 	if err != nil {
 		return err
 	}
-	raw, err := httpx.ReadJSONObject(r)
+	content, err := httpx.ReadJSONMap(r)
 	if err != nil {
 		return err
-	}
-	var content map[string]any
-	if err := json.Unmarshal(raw, &content); err != nil {
-		return httpx.ErrNotJSON()
 	}
 	eventID, err := a.rooms.Send(r.Context(), rooms.SendParams{Requester: req, RoomID: roomID,
 		Type: r.PathValue("eventType"), Content: content, TxnID: r.PathValue("txnId")})
@@ -257,13 +240,9 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request, req accounts.Requ
 	if err != nil {
 		return err
 	}
-	raw, err := httpx.ReadJSONObject(r)
+	content, err := httpx.ReadJSONMap(r)
 	if err != nil {
 		return err
-	}
-	var content map[string]any
-	if err := json.Unmarshal(raw, &content); err != nil {
-		return httpx.ErrNotJSON()
 	}
 	eventID, err := a.rooms.SetState(r.Context(), req, roomID, r.PathValue("eventType"), r.PathValue("stateKey"), content)
 	if err != nil {

@@ -116,6 +116,20 @@ func ReadJSON(r *http.Request, v any) error {
 	return nil
 }
 
+// ReadJSONMap reads the body as one JSON object into a map (numbers as
+// float64), with ReadJSONObject's errors.
+func ReadJSONMap(r *http.Request) (map[string]any, error) {
+	raw, err := ReadJSONObject(r)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, ErrNotJSON()
+	}
+	return m, nil
+}
+
 // ReadJSONObject reads the body and checks it is one JSON object.
 func ReadJSONObject(r *http.Request) (json.RawMessage, error) {
 	b, err := io.ReadAll(r.Body)
