@@ -175,7 +175,7 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 		return nil
 	}()
 	if err == nil {
-		s.current.Store(roomID, rs)
+		s.keepCurrent(roomID, rs)
 	}
 	unlock()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-im/sluice/internal/httpx"
@@ -75,7 +76,32 @@ type Service struct {
 	// *roomState). Only this process writes rooms, under the room's lock,
 	// so the copy stays exact; it spares re-reading the state, the room
 	// and the extremities for every event.
-	current sync.Map
+	current  sync.Map
+	nCurrent atomic.Int64 // entries in current, to bound it
+}
+
+// maxCurrentRooms bounds how many rooms' state writers keep in memory; past
+// it, arbitrary rooms are dropped and re-read from the store when next
+// written to. A writer still holding a dropped copy is safe: it persists
+// before it unlocks, and the next writer reads what it persisted.
+const maxCurrentRooms = 10000
+
+// keepCurrent remembers a room's state for its next writer.
+func (s *Service) keepCurrent(roomID string, rs *roomState) {
+	if _, loaded := s.current.Swap(roomID, rs); !loaded && s.nCurrent.Add(1) > maxCurrentRooms {
+		s.current.Range(func(k, _ any) bool {
+			if k.(string) != roomID {
+				s.forgetCurrent(k.(string))
+			}
+			return s.nCurrent.Load() > maxCurrentRooms*9/10
+		})
+	}
+}
+
+func (s *Service) forgetCurrent(roomID string) {
+	if _, loaded := s.current.LoadAndDelete(roomID); loaded {
+		s.nCurrent.Add(-1)
+	}
 }
 
 // New makes the room service.
@@ -176,7 +202,7 @@ func (s *Service) writerRoom(ctx context.Context, roomID string) (*roomState, er
 	if rs.prev, rs.maxDepth, err = s.store.ForwardExtremities(ctx, roomID); err != nil {
 		return nil, err
 	}
-	s.current.Store(roomID, rs)
+	s.keepCurrent(roomID, rs)
 	return rs, nil
 }
 
@@ -369,7 +395,7 @@ func (s *Service) persist(ctx context.Context, rs *roomState, e *event.Event, d 
 	if err != nil {
 		// The store may or may not hold the event (a failed commit): forget
 		// the in-memory state so the next writer reads the truth.
-		s.current.Delete(rs.room.RoomID)
+		s.forgetCurrent(rs.room.RoomID)
 		return err
 	}
 	s.cache.put(e.ID(), e)
