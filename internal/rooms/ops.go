@@ -321,31 +321,65 @@ func ClientFormat(e *event.Event, redactedBy string, now int64) map[string]any {
 
 // State returns the room's current state for a joined (or former) member.
 func (s *Service) State(ctx context.Context, userID, roomID string) ([]map[string]any, error) {
-	rs, err := s.loadRoom(ctx, roomID)
+	state, err := s.visibleState(ctx, userID, roomID)
 	if err != nil {
-		return nil, unknownAsNotInRoom(err, userID, roomID)
-	}
-	if m := rs.membership(userID); m != "join" {
-		return nil, errNotInRoom(userID, roomID)
+		return nil, err
 	}
 	now := s.now().UnixMilli()
-	out := make([]map[string]any, 0, len(rs.state))
-	for _, e := range rs.state {
+	out := make([]map[string]any, 0, len(state))
+	for _, e := range state {
 		out = append(out, ClientFormat(e, "", now))
 	}
 	return out, nil
 }
 
-// StateEvent returns one state event's content.
-func (s *Service) StateEvent(ctx context.Context, userID, roomID, typ, stateKey string) (map[string]any, error) {
+// visibleState is the room state a user may read: the current state for a
+// member, the state as it was when they left for a former member (as the
+// spec and Synapse give it), nothing otherwise.
+func (s *Service) visibleState(ctx context.Context, userID, roomID string) (map[event.StateTuple]*event.Event, error) {
 	rs, err := s.loadRoom(ctx, roomID)
 	if err != nil {
 		return nil, unknownAsNotInRoom(err, userID, roomID)
 	}
-	if m := rs.membership(userID); m != "join" {
+	switch rs.membership(userID) {
+	case "join":
+		return rs.state, nil
+	case "leave", "ban":
+	default:
 		return nil, errNotInRoom(userID, roomID)
 	}
-	e := rs.get(typ, stateKey)
+	left, err := s.store.GetEvent(ctx, rs.get("m.room.member", userID).ID())
+	if err != nil {
+		return nil, err
+	}
+	entries, err := s.store.StateAt(ctx, left.StateGroupAfter)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(entries))
+	for i, en := range entries {
+		ids[i] = en.EventID
+	}
+	evs, err := s.events(ctx, rs.version, ids)
+	if err != nil {
+		return nil, err
+	}
+	state := make(map[event.StateTuple]*event.Event, len(entries))
+	for _, en := range entries {
+		if e := evs[en.EventID]; e != nil {
+			state[event.StateTuple{Type: en.Type, StateKey: en.StateKey}] = e
+		}
+	}
+	return state, nil
+}
+
+// StateEvent returns one state event's content.
+func (s *Service) StateEvent(ctx context.Context, userID, roomID, typ, stateKey string) (map[string]any, error) {
+	state, err := s.visibleState(ctx, userID, roomID)
+	if err != nil {
+		return nil, err
+	}
+	e := state[event.StateTuple{Type: typ, StateKey: stateKey}]
 	if e == nil {
 		return nil, errNotFound("Event not found.")
 	}
@@ -354,15 +388,25 @@ func (s *Service) StateEvent(ctx context.Context, userID, roomID, typ, stateKey 
 
 // Members returns the room's member events (m.room.member state).
 func (s *Service) Members(ctx context.Context, userID, roomID string, onlyJoined bool) ([]*event.Event, error) {
-	rs, err := s.loadRoom(ctx, roomID)
-	if err != nil {
-		return nil, unknownAsNotInRoom(err, userID, roomID)
-	}
-	if m := rs.membership(userID); m != "join" {
-		return nil, errNotInRoom(userID, roomID)
+	var state map[event.StateTuple]*event.Event
+	if onlyJoined {
+		// joined_members is for current members only, as in Synapse.
+		rs, err := s.loadRoom(ctx, roomID)
+		if err != nil {
+			return nil, unknownAsNotInRoom(err, userID, roomID)
+		}
+		if rs.membership(userID) != "join" {
+			return nil, errNotInRoom(userID, roomID)
+		}
+		state = rs.state
+	} else {
+		var err error
+		if state, err = s.visibleState(ctx, userID, roomID); err != nil {
+			return nil, err
+		}
 	}
 	var out []*event.Event
-	for k, e := range rs.state {
+	for k, e := range state {
 		if k.Type != "m.room.member" {
 			continue
 		}
