@@ -7,13 +7,10 @@
 package e2e_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"reflect"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/sluice-im/sluice/internal/testserver"
@@ -28,45 +25,7 @@ const convRegistrationOn = "enable_registration: true\nenable_registration_witho
 // nil.
 func convDo(t testing.TB, s *testserver.Server, method, path string, hdr http.Header, body any) testserver.Response {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, s.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range hdr {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := testserver.Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if len(raw) > 0 && raw[0] == '{' {
-		if err := json.Unmarshal(raw, &r.Body); err != nil {
-			t.Fatalf("%s %s: response is not JSON: %v: %s", method, path, err, raw)
-		}
-	}
-	return r
+	return s.DoHeaders(t, method, path, hdr, body)
 }
 
 // convExpect checks a Matrix error: status, errcode and, when msg is not

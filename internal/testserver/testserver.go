@@ -126,6 +126,20 @@ type Response struct {
 // (sent as is). token, when not empty, is sent as a bearer token.
 func (s *Server) Do(t testing.TB, method, path string, body any, token string) Response {
 	t.Helper()
+	hdr := http.Header{}
+	if body != nil {
+		hdr.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	return s.DoHeaders(t, method, path, hdr, body)
+}
+
+// DoHeaders sends a request with exactly the given headers (nil: none);
+// body is handled as by Do.
+func (s *Server) DoHeaders(t testing.TB, method, path string, hdr http.Header, body any) Response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -144,11 +158,10 @@ func (s *Server) Do(t testing.TB, method, path string, body any, token string) R
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, vs := range hdr {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	resp, err := s.Client.Do(req)
 	if err != nil {
