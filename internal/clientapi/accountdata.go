@@ -98,6 +98,9 @@ func (a *API) putAccountDataOf(w http.ResponseWriter, r *http.Request, req accou
 	if _, err := a.store.SetAccountData(r.Context(), req.UserID, roomID, typ, compact.Bytes()); err != nil {
 		return err
 	}
+	if a.opts.Notifier != nil {
+		a.opts.Notifier.Wake(req.UserID)
+	}
 	if a.opts.AccountData != nil {
 		a.opts.AccountData.OnAccountDataUpdated(r.Context(), req.UserID, roomID, typ, content)
 	}

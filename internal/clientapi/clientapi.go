@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-im/sluice/internal/accounts"
 	"github.com/sluice-im/sluice/internal/httpx"
 	"github.com/sluice-im/sluice/internal/mx/event"
+	"github.com/sluice-im/sluice/internal/notifier"
 	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/rooms"
 	"github.com/sluice-im/sluice/internal/storage"
@@ -27,6 +28,8 @@ type Options struct {
 	RegistrationLimiter *ratelimit.Limiter
 	// AccountData runs on_account_data_updated (nil: no modules to tell).
 	AccountData AccountDataHooks
+	// Notifier wakes a user's waiting /sync requests (nil: none).
+	Notifier *notifier.Notifier
 }
 
 // API is the Client-Server API.

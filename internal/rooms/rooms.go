@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-im/sluice/internal/modhost"
 	"github.com/sluice-im/sluice/internal/mx/authrules"
 	"github.com/sluice-im/sluice/internal/mx/event"
+	"github.com/sluice-im/sluice/internal/notifier"
 	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/storage"
 	"github.com/sluice-im/sluice/module"
@@ -59,6 +60,8 @@ type Options struct {
 	// ShadowBanDelay replaces the random 1-10 s wait before a shadow-banned
 	// user's fake success (nil: Synapse's random delay).
 	ShadowBanDelay func() time.Duration
+	// Notifier is woken for every user an event concerns (nil: none).
+	Notifier *notifier.Notifier
 }
 
 // Service is the room service.
@@ -405,6 +408,7 @@ func (s *Service) persist(ctx context.Context, rs *roomState, e *event.Event, d 
 	if st, ok := e.StateTuple(); ok {
 		rs.state[st] = e
 	}
+	s.wake(rs, e)
 	if s.hooks.HasOnNewEvent() {
 		snapshot := make(map[event.StateTuple]*event.Event, len(rs.state))
 		for k, v := range rs.state {
@@ -507,4 +511,58 @@ func (s *Service) rateLimit(ctx context.Context, l *ratelimit.Limiter, userID st
 		return nil
 	}
 	return httpx.LimitExceeded(wait)
+}
+
+// wake wakes the syncing users an event concerns: the room's joined and
+// invited members after it, and the target of a membership change (a user
+// kicked, banned or leaving sees their leave).
+func (s *Service) wake(rs *roomState, e *event.Event) {
+	if s.opts.Notifier == nil {
+		return
+	}
+	users := rs.wakeable()
+	if k, ok := e.StateKey(); ok && e.Type() == "m.room.member" {
+		users = append(users, k)
+	}
+	s.opts.Notifier.Wake(users...)
+}
+
+// wakeable lists the users with a join or invite membership.
+func (rs *roomState) wakeable() []string {
+	var users []string
+	for k, ev := range rs.state {
+		if k.Type == "m.room.member" {
+			if m := ev.Membership(); m == "join" || m == "invite" {
+				users = append(users, k.StateKey)
+			}
+		}
+	}
+	return users
+}
+
+// WakeRoom wakes the syncing users of a room (its joined and invited
+// members), for what is not an event: typing, receipts.
+func (s *Service) WakeRoom(ctx context.Context, roomID string) error {
+	if s.opts.Notifier == nil {
+		return nil
+	}
+	if v, ok := s.current.Load(roomID); ok {
+		unlock := s.lock(roomID)
+		users := v.(*roomState).wakeable()
+		unlock()
+		s.opts.Notifier.Wake(users...)
+		return nil
+	}
+	members, err := s.store.Members(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	var users []string
+	for _, m := range members {
+		if m.Membership == "join" || m.Membership == "invite" {
+			users = append(users, m.UserID)
+		}
+	}
+	s.opts.Notifier.Wake(users...)
+	return nil
 }

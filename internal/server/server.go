@@ -28,6 +28,7 @@ import (
 	"github.com/sluice-im/sluice/internal/keyserver"
 	"github.com/sluice-im/sluice/internal/modhost"
 	"github.com/sluice-im/sluice/internal/mx/event"
+	"github.com/sluice-im/sluice/internal/notifier"
 	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/rooms"
 	"github.com/sluice-im/sluice/internal/signingkey"
@@ -43,6 +44,7 @@ type Server struct {
 	host     *modhost.Host
 	accounts *accounts.Service
 	rooms    *rooms.Service
+	notifier *notifier.Notifier
 	key      signingkey.Key
 	// registrationLimiter is shared by every listener's client API.
 	registrationLimiter *ratelimit.Limiter
@@ -118,6 +120,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		Registerer:    s.metrics,
 	})
 	s.accounts = accounts.New(s.store, s.host, cfg.ServerName, cfg.BcryptRounds, log.With("component", "accounts"))
+	s.notifier = notifier.New()
 	s.rooms = rooms.New(rooms.Options{
 		ServerName:     cfg.ServerName,
 		Signer:         event.Signer{ServerName: cfg.ServerName, KeyID: key.ID, Key: key.Private},
@@ -125,6 +128,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		Logger:         log.With("component", "rooms"),
 		MessageLimiter: ratelimit.New(*cfg.RCMessage),
 		JoinLimiter:    ratelimit.New(*cfg.RCJoins.Local),
+		Notifier:       s.notifier,
 	}, s.store, s.host, s.accounts)
 	s.accounts.Limits = accounts.Limits{
 		LoginAddress: ratelimit.New(*cfg.RCLogin.Address),
@@ -132,7 +136,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		LoginFailed:  ratelimit.New(*cfg.RCLogin.FailedAttempts),
 	}
 	s.registrationLimiter = ratelimit.New(*cfg.RCRegistration)
-	if err := s.host.Load(ctx, cfg.Modules, services{s.accounts, s.rooms, s.store}); err != nil {
+	if err := s.host.Load(ctx, cfg.Modules, services{s.accounts, s.rooms, s.store, s.notifier}); err != nil {
 		// The modules loaded before the failing one are running: close
 		// them (Host.Close skips the entries that never got an instance).
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), moduleCloseTimeout)
@@ -210,6 +214,7 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 			DefaultRoomVersion:       s.cfg.DefaultRoomVersion,
 			RegistrationLimiter:      s.registrationLimiter,
 			AccountData:              s.host,
+			Notifier:                 s.notifier,
 		}, s.store, s.accounts, s.rooms).Register(rt)
 	}
 	if names["metrics"] && s.cfg.EnableMetrics {
@@ -440,8 +445,9 @@ func (s *Server) closeModules(ctx context.Context) {
 // services is what the module API's helpers call: accounts and rooms.
 type services struct {
 	*accounts.Service
-	rooms *rooms.Service
-	store storage.Store
+	rooms    *rooms.Service
+	store    storage.Store
+	notifier *notifier.Notifier
 }
 
 func (v services) ModuleRoomState(ctx context.Context, roomID string) (module.StateMap, error) {
@@ -469,6 +475,9 @@ func (v services) ModuleGetAccountData(ctx context.Context, userID, accountDataT
 }
 
 func (v services) ModulePutAccountData(ctx context.Context, userID, accountDataType string, content []byte) error {
-	_, err := v.store.SetAccountData(ctx, userID, "", accountDataType, content)
-	return err
+	if _, err := v.store.SetAccountData(ctx, userID, "", accountDataType, content); err != nil {
+		return err
+	}
+	v.notifier.Wake(userID)
+	return nil
 }
