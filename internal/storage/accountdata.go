@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // AccountDataEntry is one piece of a user's account data.
@@ -71,8 +72,12 @@ func (s *sqlStore) GetAccountData(ctx context.Context, userID, roomID, typ strin
 }
 
 func (s *sqlStore) AccountDataSince(ctx context.Context, userID string, since int64) ([]AccountDataEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT room_id, type, content, stream_pos FROM account_data
-WHERE user_id = $1 AND stream_pos > $2 ORDER BY stream_pos`, userID, since)
+	return accountDataSince(ctx, s.r, userID, since, math.MaxInt64)
+}
+
+func accountDataSince(ctx context.Context, q querier, userID string, since, to int64) ([]AccountDataEntry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT room_id, type, content, stream_pos FROM account_data
+WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, since, to)
 	if err != nil {
 		return nil, fmt.Errorf("storage: account data of %s since %d: %w", userID, since, err)
 	}

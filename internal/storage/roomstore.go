@@ -87,6 +87,10 @@ func (s *sqlStore) GetEvent(ctx context.Context, eventID string) (StoredEvent, e
 const eventsPerQuery = 500
 
 func (s *sqlStore) GetEvents(ctx context.Context, ids []string) (map[string]StoredEvent, error) {
+	return getEvents(ctx, s.r, ids)
+}
+
+func getEvents(ctx context.Context, q querier, ids []string) (map[string]StoredEvent, error) {
 	ids = dedupe(ids)
 	out := make(map[string]StoredEvent, len(ids))
 	for chunk := range slices.Chunk(ids, eventsPerQuery) {
@@ -94,15 +98,15 @@ func (s *sqlStore) GetEvents(ctx context.Context, ids []string) (map[string]Stor
 		for i, id := range chunk {
 			args[i] = id
 		}
-		if err := s.getEvents(ctx, args, out); err != nil {
+		if err := getEventsChunk(ctx, q, args, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func (s *sqlStore) getEvents(ctx context.Context, ids []any, out map[string]StoredEvent) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e WHERE e.event_id IN (`+placeholders(1, len(ids))+`)`, ids...)
+func getEventsChunk(ctx context.Context, q querier, ids []any, out map[string]StoredEvent) error {
+	rows, err := q.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e WHERE e.event_id IN (`+placeholders(1, len(ids))+`)`, ids...)
 	if err != nil {
 		return fmt.Errorf("storage: get %d events: %w", len(ids), err)
 	}
