@@ -131,4 +131,5 @@ type Store interface {
 	StreamStore
 	AccountDataStore
 	FilterStore
+	ReceiptStore
 }
