@@ -213,6 +213,9 @@ func sqliteDSN(path string, writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS))
 	q.Add("_pragma", "foreign_keys(1)")
+	// LIKE compares case-sensitively, as on PostgreSQL (filters' type
+	// patterns are matched with it).
+	q.Add("_pragma", "case_sensitive_like(1)")
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
 		// FULL syncs the WAL on every commit: an acknowledged write survives

@@ -23,6 +23,11 @@ type UserMembership struct {
 	StreamPos  int64
 	// StateGroupAfter is the room's state just after the membership event.
 	StateGroupAfter int64
+	// Set by Memberships only: the room's version, its current state
+	// group, and whether the user forgot the room.
+	RoomVersion  string
+	CurrentGroup int64
+	Forgotten    bool
 }
 
 // StateFilter narrows StateAt. The zero value is every entry.
@@ -50,8 +55,9 @@ type StreamReader interface {
 	// MembershipChanges returns the user's membership events with stream
 	// positions in (since, to], in stream order.
 	MembershipChanges(ctx context.Context, userID string, since, to int64) ([]UserMembership, error)
-	// LatestRoomEvents is StreamStore.LatestRoomEvents on the snapshot.
-	LatestRoomEvents(ctx context.Context, roomIDs []string, from, to int64, limit int) (map[string][]StoredEvent, map[string]bool, error)
+	// LatestRoomEvents is StreamStore.LatestRoomEvents on the snapshot,
+	// counting only the events m matches.
+	LatestRoomEvents(ctx context.Context, roomIDs []string, from, to int64, limit int, m EventMatch) (map[string][]StoredEvent, map[string]bool, error)
 	// StateAt returns the state of each group, with its events, narrowed
 	// by f; groups that do not exist are left out.
 	StateAt(ctx context.Context, groups []int64, f StateFilter) (map[int64][]StoredEvent, error)
@@ -139,14 +145,27 @@ func scanMemberships(rows *sql.Rows) ([]UserMembership, error) {
 }
 
 func (r streamReader) Memberships(ctx context.Context, userID string) ([]UserMembership, error) {
-	rows, err := r.q.QueryContext(ctx, `SELECT s.room_id, s.membership, s.event_id, e.stream_pos, e.state_group_after
-FROM room_current_state s JOIN events e ON e.event_id = s.event_id
+	rows, err := r.q.QueryContext(ctx, `SELECT s.room_id, s.membership, s.event_id, e.stream_pos, e.state_group_after,
+    r.room_version, COALESCE(r.current_state_group, 0), f.room_id IS NOT NULL
+FROM room_current_state s JOIN events e ON e.event_id = s.event_id JOIN rooms r ON r.room_id = s.room_id
+LEFT JOIN room_forgotten f ON f.user_id = s.state_key AND f.room_id = s.room_id
 WHERE s.type = $1 AND s.state_key = $2`, typeMember, userID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: memberships of %s: %w", userID, err)
 	}
-	out, err := scanMemberships(rows)
-	if err != nil {
+	defer rows.Close()
+	out := []UserMembership{}
+	for rows.Next() {
+		var m UserMembership
+		var membership sql.NullString
+		if err := rows.Scan(&m.RoomID, &membership, &m.EventID, &m.StreamPos, &m.StateGroupAfter,
+			&m.RoomVersion, &m.CurrentGroup, &m.Forgotten); err != nil {
+			return nil, fmt.Errorf("storage: memberships of %s: %w", userID, err)
+		}
+		m.Membership = membership.String
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("storage: memberships of %s: %w", userID, err)
 	}
 	slices.SortFunc(out, func(a, b UserMembership) int { return strings.Compare(a.RoomID, b.RoomID) })
@@ -167,8 +186,8 @@ ORDER BY e.stream_pos`, typeMember, userID, since, to)
 	return out, nil
 }
 
-func (r streamReader) LatestRoomEvents(ctx context.Context, roomIDs []string, from, to int64, limit int) (map[string][]StoredEvent, map[string]bool, error) {
-	return latestRoomEvents(ctx, r.q, roomIDs, from, to, limit)
+func (r streamReader) LatestRoomEvents(ctx context.Context, roomIDs []string, from, to int64, limit int, m EventMatch) (map[string][]StoredEvent, map[string]bool, error) {
+	return latestMatching(ctx, r.q, roomIDs, from, to, limit, m)
 }
 
 func (r streamReader) GetEvents(ctx context.Context, ids []string) (map[string]StoredEvent, error) {

@@ -127,3 +127,64 @@ func TestReadStream(t *testing.T) {
 		}
 	})
 }
+
+func TestTimelineMatch(t *testing.T) {
+	storagetest.ForEachDB(t, func(t *testing.T, o storage.Options) {
+		st := storagetest.Open(t, o)
+		ctx := context.Background()
+		a := newTestRoom(t, st, "!a:hs", "@u:hs")
+		a.state("m.room.member", "@v:hs", "@v:hs", "join")
+		mark, _ := st.MaxStreamPos(ctx)
+		var want []string
+		for i := range 6 {
+			sender := "@u:hs"
+			if i%2 == 1 {
+				sender = "@v:hs"
+			}
+			e := a.draft("m.room.message", nil, sender, "")
+			if i == 4 {
+				e.Type = "M.ROOM.MESSAGE" // case matters, as on PostgreSQL
+			}
+			a.persist(e)
+			if sender == "@u:hs" && i != 4 {
+				want = append(want, e.EventID)
+			}
+		}
+		a.state("m.room.topic", "", "@u:hs", "")
+		top, _ := st.MaxStreamPos(ctx)
+		cases := []struct {
+			name    string
+			m       storage.EventMatch
+			limit   int
+			n       int
+			limited bool
+		}{
+			{"all", storage.EventMatch{}, 3, 3, true},
+			{"types glob", storage.EventMatch{Types: []string{"m.room.mess*"}, TypesSet: true}, 10, 5, false},
+			{"not types", storage.EventMatch{NotTypes: []string{"m.room.*"}}, 10, 1, false},
+			{"senders", storage.EventMatch{Senders: []string{"@u:hs"}, SendersSet: true, Types: []string{"m.room.message"}, TypesSet: true}, 1, 1, true},
+			{"not senders", storage.EventMatch{NotSenders: []string{"@v:hs"}}, 10, 4, false},
+			{"empty types", storage.EventMatch{TypesSet: true}, 10, 0, false},
+			{"literal underscore", storage.EventMatch{Types: []string{"m_room*"}, TypesSet: true}, 10, 0, false},
+		}
+		err := st.ReadStream(ctx, func(r storage.StreamReader) error {
+			for _, c := range cases {
+				evs, limited, err := r.LatestRoomEvents(ctx, []string{"!a:hs"}, mark, top, c.limit, c.m)
+				if err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				if len(evs["!a:hs"]) != c.n || limited["!a:hs"] != c.limited {
+					t.Errorf("%s: %d events, limited %v; want %d, %v", c.name, len(evs["!a:hs"]), limited["!a:hs"], c.n, c.limited)
+				}
+			}
+			evs, _, _ := r.LatestRoomEvents(ctx, []string{"!a:hs"}, mark, top, 1, cases[3].m)
+			if got := evs["!a:hs"]; len(got) != 1 || got[0].EventID != want[len(want)-1] {
+				t.Errorf("latest of @u:hs: %+v, want %s", got, want[len(want)-1])
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
