@@ -8,21 +8,20 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/sluice-im/sluice/internal/httpx"
+	"github.com/sluice-im/sluice/internal/spectest"
 	"github.com/sluice-im/sluice/internal/testserver"
-	"gopkg.in/yaml.v3"
 )
 
 // convCORS are Synapse's CORS headers, sent on every response.
@@ -97,129 +96,28 @@ func TestConvVersions(t *testing.T) {
 	})
 }
 
-// convSpecDir finds the Matrix spec's client-server API description:
-// $SLUICE_MATRIX_SPEC, else a matrix-spec checkout next to the repository.
-func convSpecDir() string {
-	if d := os.Getenv("SLUICE_MATRIX_SPEC"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "shared", "matrix-spec")
-}
-
-// convVersionsSchema loads the response schema of the spec's
-// versions.yaml; nil when the spec is not available.
-func convVersionsSchema(t *testing.T) map[string]any {
+// convCheckSchema validates a /versions body against the spec's schema
+// (internal/spectest); without a spec checkout only that check is skipped.
+func convCheckSchema(t *testing.T, body map[string]any) {
 	t.Helper()
-	path := filepath.Join(convSpecDir(), "data", "api", "client-server", "versions.yaml")
-	raw, err := os.ReadFile(path)
+	schema, err := spectest.Load("versions.yaml", "get", "/versions", 200)
+	if errors.Is(err, spectest.ErrNoSpec) {
+		t.Logf("%v: schema check skipped", err)
+		return
+	}
 	if err != nil {
-		t.Logf("spec not available (%v): schema check skipped", err)
-		return nil
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	schema, ok := convDig(doc, "paths", "/versions", "get", "responses", "200", "content", "application/json", "schema").(map[string]any)
-	if !ok {
-		t.Fatalf("%s: no response schema", path)
+		t.Fatal(err)
 	}
 	// The validator must catch what the schema forbids.
 	bad := map[string]any{"unstable_features": map[string]any{"x": 1}, "versions_": []any{}}
-	if errs := convValidate(schema, bad, "$"); len(errs) != 2 {
-		t.Fatalf("validator found %v in %v, want a missing versions and a non-boolean feature", errs, bad)
+	if errs := schema.Validate(bad); len(errs) != 2 ||
+		!strings.Contains(errs[0], `missing required property "versions"`) || !strings.HasPrefix(errs[1], "$.unstable_features.x:") {
+		t.Fatalf("validator found %q in %v, want a missing versions and a non-boolean feature", errs, bad)
 	}
-	if errs := convValidate(schema, map[string]any{"versions": []any{"v1.1", 2}}, "$"); len(errs) != 1 {
-		t.Fatalf("validator found %v, want one non-string version", errs)
+	if errs := schema.Validate(map[string]any{"versions": []any{"v1.1", 2}}); len(errs) != 1 || !strings.HasPrefix(errs[0], "$.versions[1]:") {
+		t.Fatalf("validator found %q, want one non-string version", errs)
 	}
-	return schema
-}
-
-// convCheckSchema validates a /versions body against the spec's schema.
-func convCheckSchema(t *testing.T, body map[string]any) {
-	t.Helper()
-	schema := convVersionsSchema(t)
-	if schema == nil {
-		return
-	}
-	for _, e := range convValidate(schema, any(body), "$") {
-		t.Errorf("schema: %s", e)
-	}
-}
-
-func convDig(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
-// convValidate is a small JSON-schema validator: type, properties,
-// required, items and additionalProperties, which is what the /versions
-// schema uses.
-func convValidate(schema map[string]any, v any, at string) []string {
-	var errs []string
-	if typ, ok := schema["type"].(string); ok {
-		okType := false
-		switch typ {
-		case "object":
-			_, okType = v.(map[string]any)
-		case "array":
-			_, okType = v.([]any)
-		case "string":
-			_, okType = v.(string)
-		case "boolean":
-			_, okType = v.(bool)
-		case "number":
-			_, okType = v.(float64)
-		case "integer":
-			f, isNum := v.(float64)
-			okType = isNum && f == float64(int64(f))
-		case "null":
-			okType = v == nil
-		default:
-			return []string{at + ": unsupported schema type " + typ}
-		}
-		if !okType {
-			return []string{fmt.Sprintf("%s: %v is not of type %s", at, v, typ)}
-		}
-	}
-	if obj, ok := v.(map[string]any); ok {
-		props, _ := schema["properties"].(map[string]any)
-		if req, ok := schema["required"].([]any); ok {
-			for _, k := range req {
-				if _, has := obj[k.(string)]; !has {
-					errs = append(errs, fmt.Sprintf("%s: missing required %q", at, k))
-				}
-			}
-		}
-		for k, val := range obj {
-			if ps, ok := props[k].(map[string]any); ok {
-				errs = append(errs, convValidate(ps, val, at+"."+k)...)
-				continue
-			}
-			switch ap := schema["additionalProperties"].(type) {
-			case map[string]any:
-				errs = append(errs, convValidate(ap, val, at+"."+k)...)
-			case bool:
-				if !ap {
-					errs = append(errs, fmt.Sprintf("%s: unexpected property %q", at, k))
-				}
-			}
-		}
-	}
-	if arr, ok := v.([]any); ok {
-		if items, ok := schema["items"].(map[string]any); ok {
-			for i, e := range arr {
-				errs = append(errs, convValidate(items, e, fmt.Sprintf("%s[%d]", at, i))...)
-			}
-		}
-	}
-	return errs
+	schema.Check(t, body)
 }
 
 func TestConvWellKnown(t *testing.T) {
