@@ -3,6 +3,7 @@
 package clientapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/rooms"
 	"github.com/sluice-im/sluice/internal/storage"
+	"github.com/sluice-im/sluice/internal/syncapi"
+	"github.com/sluice-im/sluice/internal/typing"
 )
 
 // Options configure the client API.
@@ -30,6 +33,13 @@ type Options struct {
 	AccountData AccountDataHooks
 	// Notifier wakes a user's waiting /sync requests (nil: none).
 	Notifier *notifier.Notifier
+	// Sync serves /sync, /messages and /context (nil: not served).
+	Sync *syncapi.Service
+	// Typing tracks typing notifications (nil: no typing endpoint).
+	Typing *typing.Tracker
+	// WakeRoom wakes the syncing members of a room after a new receipt
+	// (nil: none).
+	WakeRoom func(ctx context.Context, roomID string) error
 }
 
 // API is the Client-Server API.
@@ -102,6 +112,8 @@ func (a *API) Register(rt *httpx.Router) {
 
 	a.registerRooms(client)
 	a.registerAccountData(client)
+	a.registerReceipts(client)
+	a.registerSync(client)
 
 	rt.Handle("GET /_synapse/admin/v1/register", handlerFunc(a.sharedSecretNonce))
 	rt.Handle("POST /_synapse/admin/v1/register", handlerFunc(a.sharedSecretRegister))

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/sluice-im/sluice/internal/httpx"
@@ -39,9 +38,8 @@ func (s *Service) Send(ctx context.Context, p SendParams) (string, error) {
 	if p.TxnID != "" {
 		// A transaction is scoped to the device and the request path
 		// (Synapse keys it by room too): the same ID in another room is
-		// another event. The room's length keeps the key unambiguous.
-		scoped := strconv.Itoa(len(p.RoomID)) + ":" + p.RoomID + ":" + p.TxnID
-		txn = &storage.TxnKey{UserID: p.Requester.UserID, DeviceID: p.Requester.DeviceID, TxnID: scoped}
+		// another event.
+		txn = &storage.TxnKey{UserID: p.Requester.UserID, DeviceID: p.Requester.DeviceID, TxnID: storage.ScopeTxnID(p.RoomID, p.TxnID)}
 		if id, err := s.store.GetTxnEvent(ctx, *txn); err == nil {
 			return id, nil
 		} else if !errors.Is(err, storage.ErrNotFound) {

@@ -33,6 +33,8 @@ import (
 	"github.com/sluice-im/sluice/internal/rooms"
 	"github.com/sluice-im/sluice/internal/signingkey"
 	"github.com/sluice-im/sluice/internal/storage"
+	"github.com/sluice-im/sluice/internal/syncapi"
+	"github.com/sluice-im/sluice/internal/typing"
 	"github.com/sluice-im/sluice/module"
 )
 
@@ -45,6 +47,8 @@ type Server struct {
 	accounts *accounts.Service
 	rooms    *rooms.Service
 	notifier *notifier.Notifier
+	typing   *typing.Tracker
+	sync     *syncapi.Service
 	key      signingkey.Key
 	// registrationLimiter is shared by every listener's client API.
 	registrationLimiter *ratelimit.Limiter
@@ -130,6 +134,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		JoinLimiter:    ratelimit.New(*cfg.RCJoins.Local),
 		Notifier:       s.notifier,
 	}, s.store, s.host, s.accounts)
+	s.typing = typing.New(func(roomID string) { _ = s.rooms.WakeRoom(context.Background(), roomID) })
+	s.sync = syncapi.New(s.store, s.notifier, s.typing, s.store, log.With("component", "sync"))
 	s.accounts.Limits = accounts.Limits{
 		LoginAddress: ratelimit.New(*cfg.RCLogin.Address),
 		LoginAccount: ratelimit.New(*cfg.RCLogin.Account),
@@ -142,6 +148,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), moduleCloseTimeout)
 		s.closeModules(cctx)
 		cancel()
+		s.typing.Close()
 		s.store.Close()
 		return nil, err
 	}
@@ -215,6 +222,9 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 			RegistrationLimiter:      s.registrationLimiter,
 			AccountData:              s.host,
 			Notifier:                 s.notifier,
+			Typing:                   s.typing,
+			Sync:                     s.sync,
+			WakeRoom:                 s.rooms.WakeRoom,
 		}, s.store, s.accounts, s.rooms).Register(rt)
 	}
 	if names["metrics"] && s.cfg.EnableMetrics {
@@ -414,6 +424,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.closeModules(ctx)
+	if s.typing != nil {
+		s.typing.Close()
+	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, err)

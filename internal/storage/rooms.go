@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 )
 
 // Sentinel errors of the room store.
@@ -60,6 +62,24 @@ type TxnKey struct {
 	UserID   string
 	DeviceID string
 	TxnID    string
+}
+
+// ScopeTxnID scopes a client's transaction ID to a room: the same ID in
+// another room is another event. The room ID's length keeps the key
+// unambiguous.
+func ScopeTxnID(roomID, txnID string) string {
+	return strconv.Itoa(len(roomID)) + ":" + roomID + ":" + txnID
+}
+
+// UnscopeTxnID returns the client's transaction ID of a ScopeTxnID key
+// (the key itself if it is not one).
+func UnscopeTxnID(key string) string {
+	n, rest, ok := strings.Cut(key, ":")
+	l, err := strconv.Atoi(n)
+	if !ok || err != nil || l < 0 || len(rest) < l+1 || rest[l] != ':' {
+		return key
+	}
+	return rest[l+1:]
 }
 
 // NewEvent is an event to persist, with what changes with it.

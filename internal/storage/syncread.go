@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -28,6 +29,13 @@ type UserMembership struct {
 	RoomVersion  string
 	CurrentGroup int64
 	Forgotten    bool
+	Sender       string // who sent the membership event
+}
+
+// RoomNow is a room's version and current state group.
+type RoomNow struct {
+	RoomVersion  string
+	CurrentGroup int64
 }
 
 // StateFilter narrows StateAt. The zero value is every entry.
@@ -52,6 +60,16 @@ type StreamReader interface {
 	// Memberships returns the user's current membership of every room they
 	// have one in, ordered by room ID.
 	Memberships(ctx context.Context, userID string) ([]UserMembership, error)
+	// RoomMembership returns the user's current membership of one room
+	// (with the room's version and current group), or ErrNotFound.
+	RoomMembership(ctx context.Context, userID, roomID string) (UserMembership, error)
+	// Room returns a room's version and current state group, or
+	// ErrNotFound.
+	Room(ctx context.Context, roomID string) (RoomNow, error)
+	// RoomEvents returns a room's events with stream positions in (after,
+	// upTo] that m matches, at most limit: the newest first when desc, the
+	// oldest first otherwise.
+	RoomEvents(ctx context.Context, roomID string, after, upTo int64, limit int, desc bool, m EventMatch) ([]StoredEvent, error)
 	// MembershipChanges returns the user's membership events with stream
 	// positions in (since, to], in stream order.
 	MembershipChanges(ctx context.Context, userID string, since, to int64) ([]UserMembership, error)
@@ -129,6 +147,7 @@ func (r rowScanner) Scan(dest ...any) error {
 	return r.rows.Close()
 }
 
+// scanMemberships reads the rows of MembershipChanges.
 func scanMemberships(rows *sql.Rows) ([]UserMembership, error) {
 	defer rows.Close()
 	out := []UserMembership{}
@@ -145,11 +164,39 @@ func scanMemberships(rows *sql.Rows) ([]UserMembership, error) {
 }
 
 func (r streamReader) Memberships(ctx context.Context, userID string) ([]UserMembership, error) {
+	out, err := r.memberships(ctx, userID, "")
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b UserMembership) int { return strings.Compare(a.RoomID, b.RoomID) })
+	return out, nil
+}
+
+func (r streamReader) RoomMembership(ctx context.Context, userID, roomID string) (UserMembership, error) {
+	out, err := r.memberships(ctx, userID, roomID)
+	if err != nil {
+		return UserMembership{}, err
+	}
+	if len(out) == 0 {
+		return UserMembership{}, ErrNotFound
+	}
+	return out[0], nil
+}
+
+// memberships reads the user's current memberships, of one room when
+// roomID is not "".
+func (r streamReader) memberships(ctx context.Context, userID, roomID string) ([]UserMembership, error) {
+	args := []any{typeMember, userID}
+	cond := ""
+	if roomID != "" {
+		cond = " AND s.room_id = $3"
+		args = append(args, roomID)
+	}
 	rows, err := r.q.QueryContext(ctx, `SELECT s.room_id, s.membership, s.event_id, e.stream_pos, e.state_group_after,
-    r.room_version, COALESCE(r.current_state_group, 0), f.room_id IS NOT NULL
+    r.room_version, COALESCE(r.current_state_group, 0), f.room_id IS NOT NULL, e.sender
 FROM room_current_state s JOIN events e ON e.event_id = s.event_id JOIN rooms r ON r.room_id = s.room_id
 LEFT JOIN room_forgotten f ON f.user_id = s.state_key AND f.room_id = s.room_id
-WHERE s.type = $1 AND s.state_key = $2`, typeMember, userID)
+WHERE s.type = $1 AND s.state_key = $2`+cond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: memberships of %s: %w", userID, err)
 	}
@@ -159,7 +206,7 @@ WHERE s.type = $1 AND s.state_key = $2`, typeMember, userID)
 		var m UserMembership
 		var membership sql.NullString
 		if err := rows.Scan(&m.RoomID, &membership, &m.EventID, &m.StreamPos, &m.StateGroupAfter,
-			&m.RoomVersion, &m.CurrentGroup, &m.Forgotten); err != nil {
+			&m.RoomVersion, &m.CurrentGroup, &m.Forgotten, &m.Sender); err != nil {
 			return nil, fmt.Errorf("storage: memberships of %s: %w", userID, err)
 		}
 		m.Membership = membership.String
@@ -168,7 +215,41 @@ WHERE s.type = $1 AND s.state_key = $2`, typeMember, userID)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("storage: memberships of %s: %w", userID, err)
 	}
-	slices.SortFunc(out, func(a, b UserMembership) int { return strings.Compare(a.RoomID, b.RoomID) })
+	return out, nil
+}
+
+func (r streamReader) RoomEvents(ctx context.Context, roomID string, after, upTo int64, limit int, desc bool, m EventMatch) ([]StoredEvent, error) {
+	out := []StoredEvent{}
+	if limit <= 0 {
+		return out, nil
+	}
+	args := []any{roomID, after, upTo, limit}
+	cond, margs := m.sql("e", len(args)+1)
+	args = append(args, margs...)
+	if cond != "" {
+		cond = " AND " + cond
+	}
+	order := "ASC"
+	if desc {
+		order = "DESC"
+	}
+	rows, err := r.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e
+WHERE e.room_id = $1 AND e.stream_pos > $2 AND e.stream_pos <= $3`+cond+`
+ORDER BY e.stream_pos `+order+` LIMIT $4`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: events of %s in (%d, %d]: %w", roomID, after, upTo, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("storage: events of %s: %w", roomID, err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: events of %s: %w", roomID, err)
+	}
 	return out, nil
 }
 
@@ -309,7 +390,7 @@ WHERE user_id = $1 AND device_id = $2 AND event_id IN (`+placeholders(3, len(chu
 				rows.Close()
 				return nil, fmt.Errorf("storage: transaction IDs of %s: %w", userID, err)
 			}
-			out[ev] = txn
+			out[ev] = UnscopeTxnID(txn)
 		}
 		err = rows.Err()
 		rows.Close()
@@ -318,4 +399,17 @@ WHERE user_id = $1 AND device_id = $2 AND event_id IN (`+placeholders(3, len(chu
 		}
 	}
 	return out, nil
+}
+
+func (r streamReader) Room(ctx context.Context, roomID string) (RoomNow, error) {
+	var n RoomNow
+	err := queryRow(ctx, r.q, `SELECT room_version, COALESCE(current_state_group, 0) FROM rooms WHERE room_id = $1`, roomID).
+		Scan(&n.RoomVersion, &n.CurrentGroup)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return RoomNow{}, ErrNotFound
+	case err != nil:
+		return RoomNow{}, fmt.Errorf("storage: room %s: %w", roomID, err)
+	}
+	return n, nil
 }
