@@ -547,3 +547,29 @@ func TestSyncErrors(t *testing.T) {
 	}
 	s.Do(t, "GET", "/_matrix/client/v3/sync", nil, "").Expect(t, 401, "M_MISSING_TOKEN")
 }
+
+func TestPushRulesDefaults(t *testing.T) {
+	s := testserver.Start(t, testserver.Options{YAML: roomRegistrationOn})
+	alice := roomRegister(t, s, "alice")
+	r := s.Do(t, "GET", "/_matrix/client/v3/pushrules/", nil, alice.Token).Expect(t, 200, "")
+	if sch, err := spectest.Load("pushrules.yaml", "get", "/pushrules/", 200); err == nil {
+		sch.CheckJSON(t, r.Raw)
+	} else if !errors.Is(err, spectest.ErrNoSpec) {
+		t.Fatal(err)
+	}
+	global, _ := r.Body["global"].(map[string]any)
+	override, _ := global["override"].([]any)
+	if len(override) == 0 || override[0].(map[string]any)["rule_id"] != ".m.rule.master" {
+		t.Fatalf("pushrules: %s", r.Raw)
+	}
+	g := s.Do(t, "GET", "/_matrix/client/v3/pushrules/global/", nil, alice.Token).Expect(t, 200, "")
+	if _, ok := g.Body["underride"]; !ok {
+		t.Errorf("pushrules/global/: %s", g.Raw)
+	}
+	// The initial sync carries them as m.push_rules account data.
+	first := syncDo(t, s, alice, url.Values{})
+	if first.AccountData == nil || syncHas(first.AccountData.Events, "m.push_rules", "*") == nil {
+		t.Errorf("initial sync without m.push_rules: %s", first.raw)
+	}
+	s.Do(t, "PUT", "/_matrix/client/v3/pushrules/global/override/x", map[string]any{"actions": []any{}}, alice.Token).Expect(t, 404, "M_UNRECOGNIZED")
+}

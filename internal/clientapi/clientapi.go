@@ -114,6 +114,7 @@ func (a *API) Register(rt *httpx.Router) {
 	a.registerAccountData(client)
 	a.registerReceipts(client)
 	a.registerSync(client)
+	a.registerPushRules(client)
 
 	rt.Handle("GET /_synapse/admin/v1/register", handlerFunc(a.sharedSecretNonce))
 	rt.Handle("POST /_synapse/admin/v1/register", handlerFunc(a.sharedSecretRegister))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/internal/notifier"
+	"github.com/sluice-im/sluice/internal/pushrules"
 	"github.com/sluice-im/sluice/internal/storage"
 )
 
@@ -546,6 +547,14 @@ func (b *builder) build(ctx context.Context) error {
 	return b.inviteRooms(ctx)
 }
 
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only called with values that always encode
+	}
+	return b
+}
+
 func orEmpty(v []any) []any {
 	if v == nil {
 		return []any{}
@@ -654,6 +663,12 @@ func (b *builder) accountData(ctx context.Context) (map[string][]any, error) {
 		if b.f.Room.AccountData.allowsType(e.Type) && allowsRoom(b.f.Room.AccountData.Rooms, b.f.Room.AccountData.NotRooms, e.RoomID) {
 			perRoom[e.RoomID] = append(perRoom[e.RoomID], ev)
 		}
+	}
+	if (b.initial || b.req.FullState) && b.f.AccountData.allowsType("m.push_rules") {
+		// Clients read their push rules from the first sync (as Synapse
+		// sends them); only the predefined rules exist yet.
+		global = append([]any{accountDataEvent{Type: "m.push_rules",
+			Content: mustJSON(map[string]json.RawMessage{"global": pushrules.Defaults(b.req.UserID)})}}, global...)
 	}
 	if len(global) > 0 {
 		b.globalAccountData = &EventList{Events: global}
