@@ -573,3 +573,66 @@ func TestPushRulesDefaults(t *testing.T) {
 	}
 	s.Do(t, "PUT", "/_matrix/client/v3/pushrules/global/override/x", map[string]any{"actions": []any{}}, alice.Token).Expect(t, 404, "M_UNRECOGNIZED")
 }
+
+// TestSyncEphemeral: typing, receipts and the read marker reach the
+// room's members through sync, and wake a waiting sync.
+func TestSyncEphemeral(t *testing.T) {
+	testserver.ForEachDB(t, testserver.Options{YAML: roomRegistrationOn}, func(t *testing.T, s *testserver.Server) {
+		alice := roomRegister(t, s, "alice")
+		bob := roomRegister(t, s, "bob")
+		room := roomCreate(t, s, alice, map[string]any{"preset": "public_chat"})
+		s.Do(t, "POST", roomCS("rooms", room, "join"), map[string]any{}, bob.Token).Expect(t, 200, "")
+		ev := roomSendOK(t, s, alice, room, "read me")
+		since := syncDo(t, s, bob, url.Values{}).NextBatch
+
+		// Typing wakes bob's long-poll.
+		got := make(chan syncResp, 1)
+		go func() { got <- syncDo(t, s, bob, url.Values{"since": {since}, "timeout": {"30000"}}) }()
+		time.Sleep(200 * time.Millisecond)
+		s.Do(t, "PUT", roomCS("rooms", room, "typing", alice.ID), map[string]any{"typing": true, "timeout": 30000}, alice.Token).Expect(t, 200, "")
+		var r syncResp
+		select {
+		case r = <-got:
+		case <-time.After(20 * time.Second):
+			t.Fatal("typing did not wake the sync")
+		}
+		typing := syncHas(r.Rooms.Join[room].Ephemeral.Events, "m.typing", "*")
+		if typing == nil || fmt.Sprint(typing["content"].(map[string]any)["user_ids"]) != fmt.Sprint([]any{alice.ID}) {
+			t.Fatalf("typing not delivered: %s", r.raw)
+		}
+
+		// Receipts: alice's public one reaches bob, her private one only her.
+		s.Do(t, "POST", roomCS("rooms", room, "receipt", "m.read", ev), map[string]any{}, alice.Token).Expect(t, 200, "")
+		s.Do(t, "POST", roomCS("rooms", room, "receipt", "m.read.private", ev), map[string]any{}, alice.Token).Expect(t, 200, "")
+		s.Do(t, "PUT", roomCS("rooms", room, "typing", alice.ID), map[string]any{"typing": false}, alice.Token).Expect(t, 200, "")
+		r2 := syncDo(t, s, bob, url.Values{"since": {r.NextBatch}})
+		eph := r2.Rooms.Join[room].Ephemeral.Events
+		rc := syncHas(eph, "m.receipt", "*")
+		if rc == nil {
+			t.Fatalf("receipt not delivered: %s", r2.raw)
+		}
+		byType := rc["content"].(map[string]any)[ev].(map[string]any)
+		if _, ok := byType["m.read"].(map[string]any)[alice.ID]; !ok {
+			t.Errorf("alice's m.read receipt missing: %v", rc)
+		}
+		if _, ok := byType["m.read.private"]; ok {
+			t.Errorf("bob sees alice's private receipt: %v", rc)
+		}
+		if ty := syncHas(eph, "m.typing", "*"); ty == nil || len(ty["content"].(map[string]any)["user_ids"].([]any)) != 0 {
+			t.Errorf("stopped typing not delivered as an empty list: %v", eph)
+		}
+		mine := syncDo(t, s, alice, url.Values{})
+		rc = syncHas(mine.Rooms.Join[room].Ephemeral.Events, "m.receipt", "*")
+		if rc == nil || rc["content"].(map[string]any)[ev].(map[string]any)["m.read.private"] == nil {
+			t.Errorf("alice does not see her private receipt: %s", mine.raw)
+		}
+
+		// The read marker is room account data.
+		s.Do(t, "POST", roomCS("rooms", room, "read_markers"), map[string]any{"m.fully_read": ev}, bob.Token).Expect(t, 200, "")
+		r3 := syncDo(t, s, bob, url.Values{"since": {r2.NextBatch}})
+		fr := syncHas(r3.Rooms.Join[room].AccountData.Events, "m.fully_read", "*")
+		if fr == nil || fr["content"].(map[string]any)["event_id"] != ev {
+			t.Errorf("m.fully_read not delivered: %s", r3.raw)
+		}
+	})
+}
