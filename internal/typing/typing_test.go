@@ -65,7 +65,7 @@ func wait(d time.Duration) op                           { return op{"wait", "", 
 
 var allRooms = []string{"!r1:hs", "!r2:hs", "!r3:hs"}
 
-func TestTracker(t *testing.T) {
+func TestTypingTracker(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		ops       []op
@@ -128,7 +128,7 @@ func TestTracker(t *testing.T) {
 	}
 }
 
-func TestSince(t *testing.T) {
+func TestTypingSince(t *testing.T) {
 	h := newHarness()
 	h.tr.Set("!r1:hs", "@a:hs", true, time.Minute)
 	p1 := h.tr.Pos()
@@ -166,8 +166,8 @@ func TestSince(t *testing.T) {
 	}
 }
 
-// TestTimer: one timer, set for the earliest expiry.
-func TestTimer(t *testing.T) {
+// TestTypingTimer: one timer, set for the earliest expiry.
+func TestTypingTimer(t *testing.T) {
 	h := newHarness()
 	expect := func(what string, armed bool, delay time.Duration) {
 		t.Helper()
@@ -196,7 +196,7 @@ func TestTimer(t *testing.T) {
 	}
 }
 
-func TestClose(t *testing.T) {
+func TestTypingClose(t *testing.T) {
 	h := newHarness()
 	h.tr.Set("!r1:hs", "@a:hs", true, time.Minute)
 	h.tr.Close()
@@ -215,9 +215,9 @@ func TestClose(t *testing.T) {
 	h.tr.Close() // twice is fine
 }
 
-// TestRealClock: with the real timer, typing expires by itself and wakes
+// TestTypingRealClock: with the real timer, typing expires by itself and wakes
 // the room.
-func TestRealClock(t *testing.T) {
+func TestTypingRealClock(t *testing.T) {
 	woken := make(chan string, 10)
 	tr := New(func(r string) { woken <- r })
 	defer tr.Close()
@@ -240,8 +240,8 @@ func TestRealClock(t *testing.T) {
 	}
 }
 
-// TestConcurrent is for the race detector.
-func TestConcurrent(t *testing.T) {
+// TestTypingConcurrent is for the race detector.
+func TestTypingConcurrent(t *testing.T) {
 	var mu sync.Mutex
 	wakes := 0
 	tr := New(func(string) { mu.Lock(); wakes++; mu.Unlock() })
