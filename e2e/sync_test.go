@@ -6,6 +6,7 @@ package e2e_test
 // checked against the spec's schema. Helpers are prefixed sync.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -635,4 +636,29 @@ func TestSyncEphemeral(t *testing.T) {
 			t.Errorf("m.fully_read not delivered: %s", r3.raw)
 		}
 	})
+}
+
+// TestSyncShutdown: a waiting long-poll does not hold a shutdown.
+func TestSyncShutdown(t *testing.T) {
+	s := testserver.Start(t, testserver.Options{YAML: roomRegistrationOn})
+	alice := roomRegister(t, s, "alice")
+	since := syncDo(t, s, alice, url.Values{}).NextBatch
+	done := make(chan int, 1)
+	go func() {
+		r := s.Do(t, "GET", "/_matrix/client/v3/sync?timeout=60000&since="+url.QueryEscape(since), nil, alice.Token)
+		done <- r.Status
+	}()
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("shutdown waited %v for the long-poll", took)
+	}
+	if status := <-done; status != 200 {
+		t.Errorf("long-poll answered %d at shutdown", status)
+	}
 }

@@ -77,9 +77,18 @@ const janitorInterval = time.Hour
 // fails after some of them.
 const moduleCloseTimeout = 10 * time.Second
 
+// Option adjusts New beyond what the configuration says.
+type Option func(*storage.Options)
+
+// WithQueryCounter counts every SQL statement the server's store runs in
+// c (storage.Options.Queries), for benchmarks and tests.
+func WithQueryCounter(c *storage.QueryCounter) Option {
+	return func(o *storage.Options) { o.Queries = c }
+}
+
 // New opens the database, loads the signing key and the modules (in
 // `modules:` order, before any listener opens) and builds the handlers.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, options ...Option) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -103,6 +112,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	opts.Logger = log.With("component", "storage")
+	for _, o := range options {
+		o(&opts)
+	}
 	s.store, err = storage.Open(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -409,6 +421,10 @@ func (s *Server) Errors() <-chan error { return s.errs }
 // ends), then closes the database cleanly.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
+	if s.sync != nil {
+		// Long-polls answer now rather than hold the shutdown.
+		s.sync.Stop()
+	}
 	for _, srv := range s.servers {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/sluice-im/sluice/internal/mx/event"
@@ -41,14 +42,23 @@ type Service struct {
 	receipts Receipts // nil: no receipts
 	log      *slog.Logger
 	now      func() time.Time
+
+	stopOnce sync.Once
+	stopping chan struct{} // closed by Stop
 }
+
+// Stop ends every waiting long-poll at once (with what it has, usually
+// nothing new), so that a shutdown does not wait out their timeouts. Later
+// syncs do not wait.
+func (s *Service) Stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
 
 // New makes the service. typing and receipts may be nil.
 func New(store storage.Store, n *notifier.Notifier, typing Typing, receipts Receipts, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, notifier: n, typing: typing, receipts: receipts, log: log, now: time.Now}
+	return &Service{store: store, notifier: n, typing: typing, receipts: receipts, log: log, now: time.Now,
+		stopping: make(chan struct{})}
 }
 
 // Request is one /sync.
@@ -146,9 +156,15 @@ func (s *Service) Sync(ctx context.Context, req Request) (*Response, error) {
 		case <-ch:
 		case <-timer.C:
 		case <-ctx.Done():
+		case <-s.stopping:
 		}
 		timer.Stop()
 		stop()
+		select {
+		case <-s.stopping:
+			return resp, nil
+		default:
+		}
 		if ctx.Err() != nil {
 			return resp, nil
 		}
