@@ -42,6 +42,9 @@ type Options struct {
 	PostgresDSN  string       // postgres: a pgx connection string (URL or key=value)
 	MaxOpenConns int          // postgres pool size / sqlite read pool size; 0 = default (10 / 4)
 	Logger       *slog.Logger // may be nil
+	// Queries, when not nil, counts every statement the store runs (see
+	// QueryCounter); nil costs nothing.
+	Queries *QueryCounter
 }
 
 // Open connects to the database o describes, brings its schema up to date by
@@ -78,7 +81,7 @@ func openPostgres(ctx context.Context, o Options, log *slog.Logger, migs []migra
 	}
 	// pgx parses the DSN here (its connector is built eagerly), so a malformed
 	// DSN fails now; pgx redacts passwords from its errors.
-	db, err := sql.Open("pgx", o.PostgresDSN)
+	db, err := sqlOpen("pgx", o.PostgresDSN, o.Queries)
 	if err != nil {
 		return nil, fmt.Errorf("storage: connect to postgres: %w", err)
 	}
@@ -132,7 +135,7 @@ func openSQLite(ctx context.Context, o Options, log *slog.Logger, migs []migrati
 	// BEGIN IMMEDIATE takes the write lock at the start of a transaction
 	// rather than on its first write, which would otherwise fail a
 	// read-then-write transaction that loses a race for the lock.
-	w, err := openSQLiteDB(ctx, sqliteDSN(path, true), 1)
+	w, err := openSQLiteDB(ctx, sqliteDSN(path, true), 1, o.Queries)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open sqlite database %s: %w", path, err)
 	}
@@ -152,7 +155,7 @@ func openSQLite(ctx context.Context, o Options, log *slog.Logger, migs []migrati
 		w.Close()
 		return nil, err
 	}
-	r, err := openSQLiteDB(ctx, sqliteDSN(path, false), n)
+	r, err := openSQLiteDB(ctx, sqliteDSN(path, false), n, o.Queries)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("storage: open sqlite database %s: read pool: %w", path, err)
@@ -169,8 +172,8 @@ func openSQLite(ctx context.Context, o Options, log *slog.Logger, migs []migrati
 	return s, nil
 }
 
-func openSQLiteDB(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn)
+func openSQLiteDB(ctx context.Context, dsn string, conns int, qc *QueryCounter) (*sql.DB, error) {
+	db, err := sqlOpen("sqlite", dsn, qc)
 	if err != nil {
 		return nil, err
 	}
