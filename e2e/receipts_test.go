@@ -143,10 +143,11 @@ func TestTypingEndpoint(t *testing.T) {
 			{"body not an object", carol, room, carol.ID, "[1]", 400, "M_BAD_JSON", "Content must be a JSON object."},
 			{"body not JSON", carol, room, carol.ID, "{nope", 400, "M_NOT_JSON", "Content not JSON."},
 			{"empty body", carol, room, carol.ID, "", 400, "M_NOT_JSON", "Content not JSON."},
-			// Synapse's handler raises on these (a 500).
-			{"typing missing", alice, room, bob.ID, map[string]any{"timeout": 1}, 500, "M_UNKNOWN", "Internal server error"},
-			{"timeout a string", carol, room, carol.ID, map[string]any{"typing": true, "timeout": "10"}, 500, "M_UNKNOWN", "Internal server error"},
-			{"timeout null", carol, room, carol.ID, map[string]any{"typing": true, "timeout": nil}, 500, "M_UNKNOWN", "Internal server error"},
+			// Synapse's handler raises on these (a 500); Sluice names the
+			// bad field with a 400.
+			{"typing missing", alice, room, bob.ID, map[string]any{"timeout": 1}, 400, "M_BAD_JSON", "Missing required field: typing"},
+			{"timeout a string", carol, room, carol.ID, map[string]any{"typing": true, "timeout": "10"}, 400, "M_BAD_JSON", "timeout must be a number"},
+			{"timeout null", carol, room, carol.ID, map[string]any{"typing": true, "timeout": nil}, 400, "M_BAD_JSON", "timeout must be a number"},
 			{"remote user", alice, room, "@bob:elsewhere.example", map[string]any{"typing": true}, 400, "M_UNKNOWN", "User is not hosted on this homeserver"},
 			{"another user", alice, room, bob.ID, map[string]any{"typing": true}, 400, "M_FORBIDDEN", "Cannot set another user's typing state"},
 			{"another user stopping", alice, room, bob.ID, map[string]any{"typing": false}, 400, "M_FORBIDDEN", "Cannot set another user's typing state"},
@@ -400,8 +401,8 @@ func TestReadMarkers(t *testing.T) {
 			{"not a room ID", bob, "garbage", map[string]any{"m.fully_read": e1}, 404, "M_UNKNOWN", notFound(e1, "garbage")},
 			{"never a member", carol, room, map[string]any{"m.read": e1}, 403, "M_FORBIDDEN", "You don't have permission to access that event."},
 			// Synapse does not check the type (a TODO); PostgreSQL then fails.
-			{"event ID a number", bob, room, map[string]any{"m.read": 5}, 500, "M_UNKNOWN", "Internal server error"},
-			{"event ID a list", bob, room, map[string]any{"m.fully_read": []any{e3}}, 500, "M_UNKNOWN", "Internal server error"},
+			{"event ID a number", bob, room, map[string]any{"m.read": 5}, 400, "M_BAD_JSON", "m.read must be an event ID"},
+			{"event ID a list", bob, room, map[string]any{"m.fully_read": []any{e3}}, 400, "M_BAD_JSON", "m.fully_read must be an event ID"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				roomExpectError(t, s.Do(t, "POST", roomCS("rooms", c.roomID, "read_markers"), c.body, c.user.Token), c.status, c.errcode, c.errmsg)

@@ -662,3 +662,30 @@ func TestSyncShutdown(t *testing.T) {
 		t.Errorf("long-poll answered %d at shutdown", status)
 	}
 }
+
+// TestSyncTypingStopsAtLeave: leaving a room ends the user's typing there.
+func TestSyncTypingStopsAtLeave(t *testing.T) {
+	s := testserver.Start(t, testserver.Options{YAML: roomRegistrationOn})
+	alice := roomRegister(t, s, "alice")
+	bob := roomRegister(t, s, "bob")
+	room := roomCreate(t, s, alice, map[string]any{"preset": "public_chat"})
+	s.Do(t, "POST", roomCS("rooms", room, "join"), map[string]any{}, bob.Token).Expect(t, 200, "")
+	s.Do(t, "PUT", roomCS("rooms", room, "typing", bob.ID), map[string]any{"typing": true, "timeout": 60000}, bob.Token).Expect(t, 200, "")
+	first := syncDo(t, s, alice, url.Values{})
+	if ty := syncHas(first.Rooms.Join[room].Ephemeral.Events, "m.typing", "*"); ty == nil || len(ty["content"].(map[string]any)["user_ids"].([]any)) != 1 {
+		t.Fatalf("bob not typing: %s", first.raw)
+	}
+	s.Do(t, "POST", roomCS("rooms", room, "leave"), map[string]any{}, bob.Token).Expect(t, 200, "")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := syncDo(t, s, alice, url.Values{})
+		ty := syncHas(r.Rooms.Join[room].Ephemeral.Events, "m.typing", "*")
+		if ty == nil || len(ty["content"].(map[string]any)["user_ids"].([]any)) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob still typing after leaving: %s", r.raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

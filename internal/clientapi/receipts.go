@@ -45,10 +45,11 @@ func (a *API) registerReceipts(client func(method, path string, h http.Handler))
 	client("POST", "/rooms/{roomId}/read_markers", a.authed(false, a.postReadMarkers))
 }
 
-// errInternal is Synapse's answer where its handler raises on a body it
-// did not expect (a KeyError or TypeError): the client sees a 500.
-func errInternal() *httpx.Error {
-	return httpx.NewError(http.StatusInternalServerError, "M_UNKNOWN", "Internal server error")
+// errBadField answers a body field Synapse's handler does not check and
+// fails on with a 500 (a KeyError or TypeError): bad input is the
+// client's error, so Sluice says which field, with a 400.
+func errBadField(msg string) *httpx.Error {
+	return httpx.NewError(http.StatusBadRequest, "M_BAD_JSON", msg)
 }
 
 // putTyping is PUT /rooms/{roomId}/typing/{userId}, checked in Synapse's
@@ -73,7 +74,7 @@ func (a *API) putTyping(w http.ResponseWriter, r *http.Request, req accounts.Req
 	}
 	typing, ok := body["typing"]
 	if !ok {
-		return errInternal() // Synapse reads content["typing"] unchecked
+		return errBadField("Missing required field: typing")
 	}
 	if domain != a.opts.ServerName {
 		return httpx.NewError(http.StatusBadRequest, "M_UNKNOWN", "User is not hosted on this homeserver")
@@ -114,7 +115,7 @@ func typingTimeout(body map[string]any) (time.Duration, error) {
 				ms = 1
 			}
 		default:
-			return 0, errInternal()
+			return 0, errBadField("timeout must be a number")
 		}
 	}
 	ms = max(min(ms, typingMaxTimeout), 0)
@@ -224,9 +225,7 @@ func (a *API) postReadMarkers(w http.ResponseWriter, r *http.Request, req accoun
 		}
 		eventID, ok := v.(string)
 		if !ok {
-			// Synapse does not check the type (a TODO), and its database
-			// query fails on PostgreSQL.
-			return errInternal()
+			return errBadField(typ + " must be an event ID")
 		}
 		if typ == receiptFullyRead {
 			err = a.setReadMarker(r.Context(), req.UserID, roomID, eventID)

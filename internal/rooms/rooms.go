@@ -62,6 +62,9 @@ type Options struct {
 	ShadowBanDelay func() time.Duration
 	// Notifier is woken for every user an event concerns (nil: none).
 	Notifier *notifier.Notifier
+	// StopTyping is called when a user's membership of a room changes to
+	// anything but join: they stop typing there (nil: none).
+	StopTyping func(roomID, userID string)
 }
 
 // Service is the room service.
@@ -409,6 +412,11 @@ func (s *Service) persist(ctx context.Context, rs *roomState, e *event.Event, d 
 		rs.state[st] = e
 	}
 	s.wake(rs, e)
+	if k, ok := e.StateKey(); ok && e.Type() == "m.room.member" && e.Membership() != "join" && s.opts.StopTyping != nil {
+		// Not under the room's lock: the typing tracker wakes the room,
+		// which takes it.
+		go s.opts.StopTyping(e.RoomID(), k)
+	}
 	if s.hooks.HasOnNewEvent() {
 		snapshot := make(map[event.StateTuple]*event.Event, len(rs.state))
 		for k, v := range rs.state {

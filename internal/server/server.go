@@ -145,6 +145,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, options ...O
 		MessageLimiter: ratelimit.New(*cfg.RCMessage),
 		JoinLimiter:    ratelimit.New(*cfg.RCJoins.Local),
 		Notifier:       s.notifier,
+		StopTyping:     func(roomID, userID string) { s.typing.Set(roomID, userID, false, 0) },
 	}, s.store, s.host, s.accounts)
 	s.typing = typing.New(func(roomID string) { _ = s.rooms.WakeRoom(context.Background(), roomID) })
 	s.sync = syncapi.New(s.store, s.notifier, s.typing, s.store, log.With("component", "sync"))
