@@ -689,3 +689,29 @@ func TestSyncTypingStopsAtLeave(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSyncOwnMemberUpdate: changing one's own member event (a display
+// name) is an ordinary state change in an incremental sync, not a rejoin
+// that makes the client drop its timeline; leaving and rejoining is.
+func TestSyncOwnMemberUpdate(t *testing.T) {
+	testserver.ForEachDB(t, testserver.Options{YAML: roomRegistrationOn}, func(t *testing.T, s *testserver.Server) {
+		alice := roomRegister(t, s, "alice")
+		bob := roomRegister(t, s, "bob")
+		room := roomCreate(t, s, alice, map[string]any{"preset": "public_chat"})
+		s.Do(t, "POST", roomCS("rooms", room, "join"), map[string]any{}, bob.Token).Expect(t, 200, "")
+		since := syncDo(t, s, bob, url.Values{}).NextBatch
+		s.Do(t, "PUT", roomCS("rooms", room, "state", "m.room.member", bob.ID), map[string]any{"membership": "join", "displayname": "Bob"}, bob.Token).Expect(t, 200, "")
+		r := syncDo(t, s, bob, url.Values{"since": {since}})
+		jr := r.Rooms.Join[room]
+		if jr.Timeline.Limited || len(jr.Timeline.Events) != 1 || len(jr.State.Events) != 0 {
+			t.Errorf("display name change: limited %v, %d timeline events, %d state events; want the one change", jr.Timeline.Limited, len(jr.Timeline.Events), len(jr.State.Events))
+		}
+		s.Do(t, "POST", roomCS("rooms", room, "leave"), map[string]any{}, bob.Token).Expect(t, 200, "")
+		s.Do(t, "POST", roomCS("rooms", room, "join"), map[string]any{}, bob.Token).Expect(t, 200, "")
+		r = syncDo(t, s, bob, url.Values{"since": {r.NextBatch}})
+		jr = r.Rooms.Join[room]
+		if !jr.Timeline.Limited || syncHas(append(jr.State.Events, jr.Timeline.Events...), "m.room.create", "") == nil {
+			t.Errorf("rejoin not sent as a newly joined room: %s", r.raw)
+		}
+	})
+}

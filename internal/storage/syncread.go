@@ -24,6 +24,9 @@ type UserMembership struct {
 	StreamPos  int64
 	// StateGroupAfter is the room's state just after the membership event.
 	StateGroupAfter int64
+	// StateGroupBefore is the room's state just before it (MembershipChanges
+	// only).
+	StateGroupBefore int64
 	// Set by Memberships only: the room's version, its current state
 	// group, and whether the user forgot the room.
 	RoomVersion  string
@@ -154,7 +157,7 @@ func scanMemberships(rows *sql.Rows) ([]UserMembership, error) {
 	for rows.Next() {
 		var m UserMembership
 		var membership sql.NullString
-		if err := rows.Scan(&m.RoomID, &membership, &m.EventID, &m.StreamPos, &m.StateGroupAfter); err != nil {
+		if err := rows.Scan(&m.RoomID, &membership, &m.EventID, &m.StreamPos, &m.StateGroupAfter, &m.StateGroupBefore); err != nil {
 			return nil, err
 		}
 		m.Membership = membership.String
@@ -254,7 +257,8 @@ ORDER BY e.stream_pos `+order+` LIMIT $4`, args...)
 }
 
 func (r streamReader) MembershipChanges(ctx context.Context, userID string, since, to int64) ([]UserMembership, error) {
-	rows, err := r.q.QueryContext(ctx, `SELECT e.room_id, e.membership, e.event_id, e.stream_pos, e.state_group_after
+	rows, err := r.q.QueryContext(ctx, `SELECT e.room_id, e.membership, e.event_id, e.stream_pos, e.state_group_after,
+    COALESCE(e.state_group_before, 0)
 FROM events e WHERE e.type = $1 AND e.state_key = $2 AND e.stream_pos > $3 AND e.stream_pos <= $4
 ORDER BY e.stream_pos`, typeMember, userID, since, to)
 	if err != nil {

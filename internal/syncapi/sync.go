@@ -219,8 +219,12 @@ func (s *Service) syncOnce(ctx context.Context, req Request) (*Response, bool, e
 		if err != nil {
 			return err
 		}
-		b := &builder{s: s, r: r, req: req, f: f, since: since, to: to, initial: initial,
+		b := &builder{s: s, r: r, req: req, f: f, since: since, to: to, initial: initial, full: map[string]bool{},
 			rend: &renderer{now: s.now().UnixMilli(), versions: map[string]*event.Version{}}}
+		stayed, err := stayedJoined(ctx, r, req.UserID, members, since.Events, to.Events, initial)
+		if err != nil {
+			return err
+		}
 		for _, m := range members {
 			if v, ok := event.LookupVersion(m.RoomVersion); ok {
 				b.rend.versions[m.RoomID] = v
@@ -232,7 +236,8 @@ func (s *Service) syncOnce(ctx context.Context, req Request) (*Response, bool, e
 					continue
 				}
 				switch {
-				case changed:
+				case changed && !stayed[m.RoomID]:
+					b.full[m.RoomID] = true
 					b.fullJoin = append(b.fullJoin, m)
 				default:
 					b.incJoin = append(b.incJoin, m)
@@ -248,6 +253,7 @@ func (s *Service) syncOnce(ctx context.Context, req Request) (*Response, bool, e
 				if initial && !f.Room.IncludeLeave && m.Membership == "leave" && m.Sender == req.UserID {
 					continue // left on their own: only shown when asked for
 				}
+				b.full[m.RoomID] = true
 				b.leaves = append(b.leaves, m)
 			}
 		}
@@ -277,6 +283,66 @@ func (s *Service) syncOnce(ctx context.Context, req Request) (*Response, bool, e
 	return resp, empty, nil
 }
 
+// stayedJoined finds, among the rooms the user is joined to whose
+// membership event is newer than the token, those where they were joined
+// at the token and only changed their member event since (a new display
+// name, say): those are sent as what changed, not as newly joined. Two
+// queries, only when there are such rooms.
+func stayedJoined(ctx context.Context, r storage.StreamReader, userID string, members []storage.UserMembership, since, to int64, initial bool) (map[string]bool, error) {
+	out := map[string]bool{}
+	if initial {
+		return out, nil
+	}
+	var candidates int
+	for _, m := range members {
+		if m.Membership == "join" && m.StreamPos > since {
+			candidates++
+		}
+	}
+	if candidates == 0 {
+		return out, nil
+	}
+	changes, err := r.MembershipChanges(ctx, userID, since, to)
+	if err != nil {
+		return nil, err
+	}
+	before := map[string]int64{} // room -> state group before its first change
+	onlyJoins := map[string]bool{}
+	for _, c := range changes {
+		if _, seen := before[c.RoomID]; !seen {
+			before[c.RoomID] = c.StateGroupBefore
+			onlyJoins[c.RoomID] = true
+		}
+		if c.Membership != "join" {
+			onlyJoins[c.RoomID] = false
+		}
+	}
+	var groups []int64
+	for room, g := range before {
+		if onlyJoins[room] && g != 0 {
+			groups = append(groups, g)
+		}
+	}
+	if len(groups) == 0 {
+		return out, nil
+	}
+	st, err := r.StateAt(ctx, groups, storage.StateFilter{Types: []string{"m.room.member"}, Members: []string{userID}})
+	if err != nil {
+		return nil, err
+	}
+	for room, g := range before {
+		if !onlyJoins[room] {
+			continue
+		}
+		for _, e := range st[g] {
+			if contentField(e, "membership") == "join" {
+				out[room] = true
+			}
+		}
+	}
+	return out, nil
+}
+
 // builder assembles one sync response from a snapshot.
 type builder struct {
 	s       *Service
@@ -288,7 +354,10 @@ type builder struct {
 	initial bool
 	rend    *renderer
 
-	fullJoin []storage.UserMembership // rooms sent with their full state
+	// full marks the rooms sent with their full state: every room on an
+	// initial sync, rooms joined since the token, left rooms.
+	full     map[string]bool
+	fullJoin []storage.UserMembership // joined rooms sent with their full state
 	incJoin  []storage.UserMembership // rooms sent as what changed
 	invites  []storage.UserMembership
 	leaves   []storage.UserMembership
@@ -433,7 +502,7 @@ func (b *builder) build(ctx context.Context) error {
 				}
 				senders[m.RoomID] = set
 			}
-			isFull := b.initial || m.StreamPos > b.since.Events || b.req.FullState
+			isFull := b.full[m.RoomID] || b.req.FullState
 			switch {
 			case isFull:
 				full[m.RoomID] = g
@@ -539,7 +608,7 @@ func (b *builder) build(ctx context.Context) error {
 			}
 			jr.AccountData.Events = orEmpty(roomData[m.RoomID])
 			jr.Ephemeral.Events = orEmpty(ephemeral[m.RoomID])
-			isFull := b.initial || m.StreamPos > b.since.Events || b.req.FullState
+			isFull := b.full[m.RoomID] || b.req.FullState
 			if !isFull && len(jr.Timeline.Events) == 0 && len(jr.State.Events) == 0 &&
 				len(jr.AccountData.Events) == 0 && len(jr.Ephemeral.Events) == 0 {
 				continue // nothing new in this room
@@ -600,7 +669,7 @@ func (b *builder) stateFilter(roomID string, evs []storage.StoredEvent, senders 
 // timeline renders a room's timeline section.
 func (b *builder) timeline(m storage.UserMembership, tl roomTimeline) (Timeline, error) {
 	out := Timeline{Limited: tl.limited}
-	if m.Membership == "join" && !b.initial && m.StreamPos > b.since.Events {
+	if m.Membership == "join" && !b.initial && b.full[m.RoomID] {
 		out.Limited = true // newly joined: the client has none of it (as Synapse)
 	}
 	evs := make([]ClientEvent, 0, len(tl.events))
