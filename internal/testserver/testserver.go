@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice-im/sluice/internal/config"
 	"github.com/sluice-im/sluice/internal/server"
+	"github.com/sluice-im/sluice/internal/storage"
 	"github.com/sluice-im/sluice/internal/storage/storagetest"
 )
 
@@ -41,6 +42,9 @@ type Options struct {
 	// Logs receives the server's logs; nil discards them unless the
 	// SLUICE_TEST_LOGS environment variable is set.
 	Logs io.Writer
+	// Queries, when not nil, counts the SQL statements the server runs
+	// (server.WithQueryCounter); Restart keeps counting into it.
+	Queries *storage.QueryCounter
 }
 
 // Server is a running test server.
@@ -50,6 +54,8 @@ type Server struct {
 	Srv    *server.Server
 	Config *config.Config
 	Client *http.Client
+
+	queries *storage.QueryCounter // Options.Queries, for Restart
 }
 
 // Start starts a server and stops it when the test ends.
@@ -92,7 +98,7 @@ func Start(t testing.TB, o Options) *Server {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := server.New(ctx, cfg, log)
+	srv, err := server.New(ctx, cfg, log, server.WithQueryCounter(o.Queries))
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}
@@ -106,7 +112,7 @@ func Start(t testing.TB, o Options) *Server {
 			t.Errorf("testserver: shutdown: %v", err)
 		}
 	})
-	s := &Server{Srv: srv, Config: cfg, Client: &http.Client{Timeout: 60 * time.Second}}
+	s := &Server{Srv: srv, Config: cfg, Client: &http.Client{Timeout: 60 * time.Second}, queries: o.Queries}
 	for _, a := range srv.Addrs() {
 		s.URLs = append(s.URLs, "http://"+a.String())
 	}
@@ -272,7 +278,7 @@ func Restart(t testing.TB, s *Server) *Server {
 		logs = os.Stderr
 	}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.New(ctx, s.Config, log)
+	srv, err := server.New(ctx, s.Config, log, server.WithQueryCounter(s.queries))
 	if err != nil {
 		t.Fatalf("testserver: restart: %v", err)
 	}
@@ -286,7 +292,7 @@ func Restart(t testing.TB, s *Server) *Server {
 			t.Errorf("testserver: shutdown: %v", err)
 		}
 	})
-	n := &Server{Srv: srv, Config: s.Config, Client: &http.Client{Timeout: 60 * time.Second}}
+	n := &Server{Srv: srv, Config: s.Config, Client: &http.Client{Timeout: 60 * time.Second}, queries: s.queries}
 	for _, a := range srv.Addrs() {
 		n.URLs = append(n.URLs, "http://"+a.String())
 	}
