@@ -280,7 +280,7 @@ func (r streamReader) GetEvents(ctx context.Context, ids []string) (map[string]S
 }
 
 // groupsPerQuery bounds the IN list of one StateAt query.
-const groupsPerQuery = 2000
+const groupsPerQuery = 10000
 
 func (r streamReader) StateAt(ctx context.Context, groups []int64, f StateFilter) (map[int64][]StoredEvent, error) {
 	out := map[int64][]StoredEvent{}
@@ -317,7 +317,9 @@ func (r streamReader) StateAt(ctx context.Context, groups []int64, f StateFilter
 		}
 		// Each group's chain is walked back to its snapshot; the entry
 		// nearest the group wins for each (type, state_key), as in stateAt,
-		// and only the winners' events are read.
+		// and only the winners' events are read. CROSS JOIN keeps SQLite's
+		// planner from starting at events (a scan of every event by
+		// stream_pos) instead of at the few picked entries.
 		rows, err := r.q.QueryContext(ctx, `WITH RECURSIVE chain (start, id, prev_group, hops) AS (
     SELECT id, id, prev_group, 0 FROM state_groups WHERE id IN (`+placeholders(first, len(chunk))+`)
     UNION ALL
@@ -331,8 +333,8 @@ func (r streamReader) StateAt(ctx context.Context, groups []int64, f StateFilter
     `+filter+`
 )
 SELECT p.start, `+eventColumns+`
-FROM picked p JOIN events e ON e.event_id = p.event_id
-WHERE p.rn = 1 AND e.stream_pos > $2`, args...)
+FROM picked p CROSS JOIN events e
+WHERE e.event_id = p.event_id AND p.rn = 1 AND e.stream_pos > $2`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("storage: state of %d groups: %w", len(chunk), err)
 		}

@@ -456,19 +456,42 @@ func (b *builder) build(ctx context.Context) error {
 
 	// History visibility: only where the timeline may reach before the
 	// user's join (a room joined in the window, a left room); a room the
-	// user joined before its timeline shows them everything in it.
+	// user joined before its timeline shows them everything in it. One
+	// query for all those rooms.
+	var check []storage.StoredEvent
 	for _, ms := range [][]storage.UserMembership{b.fullJoin, b.leaves} {
 		for _, m := range ms {
 			tl := timelines[m.RoomID]
 			if len(tl.events) == 0 || (m.Membership == "join" && m.StreamPos < tl.events[0].StreamPos) {
 				continue
 			}
-			vis, err := filterVisible(ctx, b.r, b.req.UserID, tl.events, false)
-			if err != nil {
-				return err
+			check = append(check, tl.events...)
+		}
+	}
+	if len(check) > 0 {
+		vis, err := filterVisible(ctx, b.r, b.req.UserID, check, false)
+		if err != nil {
+			return err
+		}
+		seen := make(map[string]bool, len(vis))
+		for _, e := range vis {
+			seen[e.EventID] = true
+		}
+		for _, ms := range [][]storage.UserMembership{b.fullJoin, b.leaves} {
+			for _, m := range ms {
+				tl := timelines[m.RoomID]
+				if len(tl.events) == 0 || (m.Membership == "join" && m.StreamPos < tl.events[0].StreamPos) {
+					continue
+				}
+				kept := tl.events[:0:0]
+				for _, e := range tl.events {
+					if seen[e.EventID] {
+						kept = append(kept, e)
+					}
+				}
+				tl.events = kept
+				timelines[m.RoomID] = tl
 			}
-			tl.events = vis
-			timelines[m.RoomID] = tl
 		}
 	}
 
