@@ -402,7 +402,7 @@ func TestSyncVisibility(t *testing.T) {
 			t.Run(c.visibility, func(t *testing.T) {
 				room := roomCreate(t, s, alice, map[string]any{"preset": "private_chat",
 					"initial_state": []any{map[string]any{"type": "m.room.history_visibility", "state_key": "", "content": map[string]any{"history_visibility": c.visibility}}}})
-				roomSendOK(t, s, alice, room, "m1")
+				m1 := roomSendOK(t, s, alice, room, "m1")
 				s.Do(t, "POST", roomCS("rooms", room, "invite"), map[string]any{"user_id": bob.ID}, alice.Token).Expect(t, 200, "")
 				roomSendOK(t, s, alice, room, "m2")
 				s.Do(t, "POST", roomCS("rooms", room, "join"), map[string]any{}, bob.Token).Expect(t, 200, "")
@@ -422,10 +422,17 @@ func TestSyncVisibility(t *testing.T) {
 				// A stranger reads only a world-readable room.
 				q := url.Values{"dir": {"b"}}
 				cr := s.Do(t, "GET", roomCS("rooms", room, "messages")+"?"+q.Encode(), nil, carol.Token)
+				ev := s.Do(t, "GET", roomCS("rooms", room, "event", m1), nil, carol.Token)
 				if c.visibility == "world_readable" {
 					cr.Expect(t, 200, "")
+					ev.Expect(t, 200, "")
 				} else {
 					cr.Expect(t, 403, "M_FORBIDDEN")
+					ev.Expect(t, 404, "M_NOT_FOUND")
+				}
+				// GET /event follows the same rule for bob.
+				if st := s.Do(t, "GET", roomCS("rooms", room, "event", m1), nil, bob.Token).Status; (st == 200) != slices.Contains(c.want, "m1") {
+					t.Errorf("GET /event of m1 for bob: %d, want visible=%v", st, slices.Contains(c.want, "m1"))
 				}
 				// A former member reads up to their departure.
 				s.Do(t, "POST", roomCS("rooms", room, "leave"), map[string]any{}, bob.Token).Expect(t, 200, "")

@@ -283,6 +283,15 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, req accounts.Requ
 	if err != nil {
 		return err
 	}
+	if a.opts.Sync != nil {
+		// History visibility as every read applies it.
+		ev, err := a.opts.Sync.Event(r.Context(), req.UserID, roomID, r.PathValue("eventId"))
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, ev)
+		return nil
+	}
 	ev, err := a.rooms.GetEvent(r.Context(), req.UserID, roomID, r.PathValue("eventId"))
 	if err != nil {
 		return err

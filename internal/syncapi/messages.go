@@ -369,3 +369,50 @@ func (s *Service) Context(ctx context.Context, req ContextRequest) (*ContextResp
 	}
 	return resp, nil
 }
+
+// Event is GET /rooms/{roomId}/event/{eventId}: an event the user may see,
+// judged as Synapse's EventHandler.get_event does (whoever is not joined
+// now reads as a peeker, so only world-readable history is theirs). An
+// unknown event, one of another room and one the user may not see all
+// answer 404 "Event not found.", as Synapse's endpoint does.
+func (s *Service) Event(ctx context.Context, userID, roomID, eventID string) (ClientEvent, error) {
+	notFound := httpx.NewError(http.StatusNotFound, "M_NOT_FOUND", "Event not found.")
+	var out ClientEvent
+	err := s.store.ReadStream(ctx, func(r storage.StreamReader) error {
+		got, err := r.GetEvents(ctx, []string{eventID})
+		if err != nil {
+			return err
+		}
+		ev, ok := got[eventID]
+		if !ok || ev.RoomID != roomID {
+			return notFound
+		}
+		peeking := true
+		m, err := r.RoomMembership(ctx, userID, roomID)
+		switch {
+		case err == nil:
+			peeking = m.Membership != "join"
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+		vis, err := filterVisible(ctx, r, userID, []storage.StoredEvent{ev}, peeking)
+		if err != nil {
+			return err
+		}
+		if len(vis) == 0 {
+			return notFound
+		}
+		_, version, err := roomNow(ctx, r, roomID)
+		if err != nil {
+			return err
+		}
+		v, _ := event.LookupVersion(version)
+		rend, err := s.renderer(ctx, r, v, roomID, vis)
+		if err != nil {
+			return err
+		}
+		out, err = rend.render(ev)
+		return err
+	})
+	return out, err
+}
