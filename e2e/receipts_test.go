@@ -400,7 +400,8 @@ func TestReadMarkers(t *testing.T) {
 			{"event of another room", bob, room, map[string]any{"m.fully_read": otherEv}, 404, "M_UNKNOWN", notFound(otherEv, room)},
 			{"not a room ID", bob, "garbage", map[string]any{"m.fully_read": e1}, 404, "M_UNKNOWN", notFound(e1, "garbage")},
 			{"never a member", carol, room, map[string]any{"m.read": e1}, 403, "M_FORBIDDEN", "You don't have permission to access that event."},
-			// Synapse does not check the type (a TODO); PostgreSQL then fails.
+			// Synapse leaves the type unchecked and fails with a 500;
+			// Sluice names the field.
 			{"event ID a number", bob, room, map[string]any{"m.read": 5}, 400, "M_BAD_JSON", "m.read must be an event ID"},
 			{"event ID a list", bob, room, map[string]any{"m.fully_read": []any{e3}}, 400, "M_BAD_JSON", "m.fully_read must be an event ID"},
 		} {

@@ -35,7 +35,7 @@ const (
 
 // registerReceipts adds the typing, receipt and read marker endpoints.
 func (a *API) registerReceipts(client func(method, path string, h http.Handler)) {
-	if a.rooms == nil {
+	if a.rooms == nil || a.opts.Sync == nil {
 		return
 	}
 	if a.opts.Typing != nil {
@@ -253,17 +253,14 @@ func (a *API) setReceipt(ctx context.Context, userID, roomID, typ, eventID, thre
 	if !storable(roomID) || !storable(eventID) {
 		return nil
 	}
-	if _, err := a.rooms.GetEvent(ctx, userID, roomID, eventID); err != nil {
-		var he *httpx.Error
-		if errors.As(err, &he) {
-			switch he.Status {
-			case http.StatusNotFound:
-				return nil
-			case http.StatusForbidden:
-				return httpx.NewError(http.StatusForbidden, "M_FORBIDDEN", "You don't have permission to access that event.")
-			}
-		}
+	found, visible, err := a.opts.Sync.CanSee(ctx, userID, roomID, eventID)
+	switch {
+	case err != nil:
 		return err
+	case !found:
+		return nil
+	case !visible:
+		return httpx.NewError(http.StatusForbidden, "M_FORBIDDEN", "You don't have permission to access that event.")
 	}
 	pos, err := a.store.SetReceipt(ctx, storage.Receipt{
 		RoomID: roomID, Type: typ, UserID: userID, ThreadID: threadID, EventID: eventID, TS: nowMillis(),

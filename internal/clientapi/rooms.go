@@ -33,7 +33,6 @@ func (a *API) registerRooms(client func(method, path string, h http.Handler)) {
 	client("GET", "/rooms/{roomId}/state/{eventType}", a.authed(false, a.getState))
 	client("GET", "/rooms/{roomId}/state/{eventType}/{stateKey...}", a.authed(false, a.getState))
 	client("GET", "/rooms/{roomId}/state", a.authed(false, a.getAllState))
-	client("GET", "/rooms/{roomId}/event/{eventId}", a.authed(false, a.getEvent))
 	client("PUT", "/rooms/{roomId}/redact/{eventId}/{txnId}", a.authed(false, a.redact))
 }
 
@@ -275,28 +274,6 @@ func (a *API) getAllState(w http.ResponseWriter, r *http.Request, req accounts.R
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, state)
-	return nil
-}
-
-func (a *API) getEvent(w http.ResponseWriter, r *http.Request, req accounts.Requester) error {
-	roomID, err := roomIDParam(r)
-	if err != nil {
-		return err
-	}
-	if a.opts.Sync != nil {
-		// History visibility as every read applies it.
-		ev, err := a.opts.Sync.Event(r.Context(), req.UserID, roomID, r.PathValue("eventId"))
-		if err != nil {
-			return err
-		}
-		httpx.WriteJSON(w, http.StatusOK, ev)
-		return nil
-	}
-	ev, err := a.rooms.GetEvent(r.Context(), req.UserID, roomID, r.PathValue("eventId"))
-	if err != nil {
-		return err
-	}
-	httpx.WriteJSON(w, http.StatusOK, ev)
 	return nil
 }
 

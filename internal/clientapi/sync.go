@@ -25,6 +25,7 @@ func (a *API) registerSync(client func(method, path string, h http.Handler)) {
 	client("GET", "/sync", a.authed(false, a.sync))
 	client("GET", "/rooms/{roomId}/messages", a.authed(false, a.messages))
 	client("GET", "/rooms/{roomId}/context/{eventId}", a.authed(false, a.eventContext))
+	client("GET", "/rooms/{roomId}/event/{eventId}", a.authed(false, a.getEvent))
 }
 
 // queryInt is Synapse's parse_integer: absent gives def; not an integer or
@@ -220,5 +221,20 @@ func (a *API) eventContext(w http.ResponseWriter, r *http.Request, req accounts.
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// getEvent is GET /rooms/{roomId}/event/{eventId}.
+func (a *API) getEvent(w http.ResponseWriter, r *http.Request, req accounts.Requester) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	// History visibility as every read applies it.
+	ev, err := a.opts.Sync.Event(r.Context(), req.UserID, roomID, r.PathValue("eventId"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, ev)
 	return nil
 }

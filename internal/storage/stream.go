@@ -17,10 +17,6 @@ type StreamStore interface {
 	// stream order. A room with more than limit such events is reported in
 	// limited.
 	LatestRoomEvents(ctx context.Context, roomIDs []string, from, to int64, limit int) (events map[string][]StoredEvent, limited map[string]bool, err error)
-	// RoomEventsAfter returns a room's events with stream positions above
-	// after and at most upTo, oldest first, at most limit: /messages going
-	// forwards.
-	RoomEventsAfter(ctx context.Context, roomID string, after, upTo int64, limit int) ([]StoredEvent, error)
 	// ReadStream runs fn over one consistent, read-only snapshot of the
 	// database (see StreamReader): what one /sync reads.
 	ReadStream(ctx context.Context, fn func(StreamReader) error) error
@@ -196,30 +192,6 @@ WHERE e.room_id = $1 AND e.stream_pos < $2 AND e.stream_pos > $3 ORDER BY e.stre
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("storage: events before: %w", err)
-	}
-	return out, nil
-}
-
-func (s *sqlStore) RoomEventsAfter(ctx context.Context, roomID string, after, upTo int64, limit int) ([]StoredEvent, error) {
-	if limit <= 0 {
-		return []StoredEvent{}, nil
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e
-WHERE e.room_id = $1 AND e.stream_pos > $2 AND e.stream_pos <= $3 ORDER BY e.stream_pos LIMIT $4`, roomID, after, upTo, limit)
-	if err != nil {
-		return nil, fmt.Errorf("storage: events of %s after %d: %w", roomID, after, err)
-	}
-	defer rows.Close()
-	out := []StoredEvent{}
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("storage: events after: %w", err)
-		}
-		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage: events after: %w", err)
 	}
 	return out, nil
 }

@@ -370,44 +370,65 @@ func (s *Service) Context(ctx context.Context, req ContextRequest) (*ContextResp
 	return resp, nil
 }
 
-// Event is GET /rooms/{roomId}/event/{eventId}: an event the user may see,
-// judged as Synapse's EventHandler.get_event does (whoever is not joined
-// now reads as a peeker, so only world-readable history is theirs). An
-// unknown event, one of another room and one the user may not see all
-// answer 404 "Event not found.", as Synapse's endpoint does.
+// visibleEvent reads an event and judges whether the user may see it, as
+// Synapse's EventHandler.get_event does: whoever is not joined now reads
+// as a peeker, so only world-readable history and events from while they
+// were joined are theirs. found is false for an unknown event or one of
+// another room.
+func visibleEvent(ctx context.Context, r storage.StreamReader, userID, roomID, eventID string) (ev storage.StoredEvent, found, visible bool, err error) {
+	got, err := r.GetEvents(ctx, []string{eventID})
+	if err != nil {
+		return ev, false, false, err
+	}
+	ev, found = got[eventID]
+	if !found || ev.RoomID != roomID {
+		return ev, false, false, nil
+	}
+	peeking := true
+	m, err := r.RoomMembership(ctx, userID, roomID)
+	switch {
+	case err == nil:
+		peeking = m.Membership != "join"
+	case !errors.Is(err, storage.ErrNotFound):
+		return ev, true, false, err
+	}
+	vis, err := filterVisible(ctx, r, userID, []storage.StoredEvent{ev}, peeking)
+	if err != nil {
+		return ev, true, false, err
+	}
+	return ev, true, len(vis) == 1, nil
+}
+
+// CanSee reports whether an event exists in the room and whether the user
+// may see it (receipts: an unknown event is ignored, an unseen one
+// refused).
+func (s *Service) CanSee(ctx context.Context, userID, roomID, eventID string) (found, visible bool, err error) {
+	err = s.store.ReadStream(ctx, func(r storage.StreamReader) error {
+		_, found, visible, err = visibleEvent(ctx, r, userID, roomID, eventID)
+		return err
+	})
+	return found, visible, err
+}
+
+// Event is GET /rooms/{roomId}/event/{eventId}. An unknown event, one of
+// another room and one the user may not see all answer 404 "Event not
+// found.", as Synapse's endpoint does.
 func (s *Service) Event(ctx context.Context, userID, roomID, eventID string) (ClientEvent, error) {
-	notFound := httpx.NewError(http.StatusNotFound, "M_NOT_FOUND", "Event not found.")
 	var out ClientEvent
 	err := s.store.ReadStream(ctx, func(r storage.StreamReader) error {
-		got, err := r.GetEvents(ctx, []string{eventID})
+		ev, found, visible, err := visibleEvent(ctx, r, userID, roomID, eventID)
 		if err != nil {
 			return err
 		}
-		ev, ok := got[eventID]
-		if !ok || ev.RoomID != roomID {
-			return notFound
-		}
-		peeking := true
-		m, err := r.RoomMembership(ctx, userID, roomID)
-		switch {
-		case err == nil:
-			peeking = m.Membership != "join"
-		case !errors.Is(err, storage.ErrNotFound):
-			return err
-		}
-		vis, err := filterVisible(ctx, r, userID, []storage.StoredEvent{ev}, peeking)
-		if err != nil {
-			return err
-		}
-		if len(vis) == 0 {
-			return notFound
+		if !found || !visible {
+			return httpx.NewError(http.StatusNotFound, "M_NOT_FOUND", "Event not found.")
 		}
 		_, version, err := roomNow(ctx, r, roomID)
 		if err != nil {
 			return err
 		}
 		v, _ := event.LookupVersion(version)
-		rend, err := s.renderer(ctx, r, v, roomID, vis)
+		rend, err := s.renderer(ctx, r, v, roomID, []storage.StoredEvent{ev})
 		if err != nil {
 			return err
 		}

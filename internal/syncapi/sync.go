@@ -458,6 +458,7 @@ func (b *builder) build(ctx context.Context) error {
 	// user's join (a room joined in the window, a left room); a room the
 	// user joined before its timeline shows them everything in it. One
 	// query for all those rooms.
+	var checkRooms []string
 	var check []storage.StoredEvent
 	for _, ms := range [][]storage.UserMembership{b.fullJoin, b.leaves} {
 		for _, m := range ms {
@@ -465,6 +466,7 @@ func (b *builder) build(ctx context.Context) error {
 			if len(tl.events) == 0 || (m.Membership == "join" && m.StreamPos < tl.events[0].StreamPos) {
 				continue
 			}
+			checkRooms = append(checkRooms, m.RoomID)
 			check = append(check, tl.events...)
 		}
 	}
@@ -477,21 +479,10 @@ func (b *builder) build(ctx context.Context) error {
 		for _, e := range vis {
 			seen[e.EventID] = true
 		}
-		for _, ms := range [][]storage.UserMembership{b.fullJoin, b.leaves} {
-			for _, m := range ms {
-				tl := timelines[m.RoomID]
-				if len(tl.events) == 0 || (m.Membership == "join" && m.StreamPos < tl.events[0].StreamPos) {
-					continue
-				}
-				kept := tl.events[:0:0]
-				for _, e := range tl.events {
-					if seen[e.EventID] {
-						kept = append(kept, e)
-					}
-				}
-				tl.events = kept
-				timelines[m.RoomID] = tl
-			}
+		for _, room := range checkRooms {
+			tl := timelines[room]
+			tl.events = slices.DeleteFunc(tl.events, func(e storage.StoredEvent) bool { return !seen[e.EventID] })
+			timelines[room] = tl
 		}
 	}
 
