@@ -1,6 +1,9 @@
 package module
 
-import "context"
+import (
+	"context"
+	"io"
+)
 
 // Every callback receives a context carrying the module's deadline (the
 // entry's `timeout:`, 10 s by default). A callback that returns an error,
@@ -60,6 +63,30 @@ type SpamCheckerCallbacks struct {
 	// that is not RegistrationAllow wins.
 	CheckRegistrationForSpam func(ctx context.Context, r RegistrationCheck) (RegistrationBehaviour, error)
 
+	// UserMayPublishRoom (user_may_publish_room) is asked on
+	// PUT /directory/list/room/{roomId}, for both visibilities ("public" and
+	// "private"), as in Synapse; not for /createRoom's visibility. Server
+	// admins are asked too. A rejection reaches the client as 403 "This user
+	// is not permitted to publish rooms to the room list" with the
+	// decision's errcode.
+	UserMayPublishRoom func(ctx context.Context, userID, roomID string) (Decision, error)
+
+	// CheckUsernameForSpam (check_username_for_spam) is asked, for each
+	// user a POST /user_directory/search would return, with a copy of the
+	// user's profile and the searcher's user ID. Return true to say the
+	// user is spammy: they are left out of the results. The first true
+	// wins. A failing callback fails the search with 500, as in Synapse.
+	CheckUsernameForSpam func(ctx context.Context, profile UserProfile, requesterID string) (bool, error)
+
+	// CheckMediaFileForSpam (check_media_file_for_spam) is asked after an
+	// upload was written to the media store, before it is recorded. file
+	// reads the whole file from its start (each module gets its own
+	// reader; it is only valid during the call). Return true to say the
+	// file is spam: it is deleted, not recorded, and the upload answers
+	// 400 M_UNKNOWN "Bad content". The first true wins. A failing callback
+	// fails the upload with 500 (and the file is deleted), as in Synapse.
+	CheckMediaFileForSpam func(ctx context.Context, file io.Reader, info FileInfo) (bool, error)
+
 	// CheckLoginForSpam (check_login_for_spam) is asked on POST /login after
 	// the credentials were validated, before the device and token are
 	// created. A rejection reaches the client as 403 "Login was blocked by
@@ -86,6 +113,46 @@ type LoginCheck struct {
 	InitialDisplayName string // "" when none was given
 	RequestInfo        []RequestInfo
 	AuthProviderID     string // "" for password login
+}
+
+// UserProfile is what check_username_for_spam is given: a user directory
+// entry. DisplayName and AvatarURL are "" when the user has not set them
+// (Synapse's None).
+type UserProfile struct {
+	UserID      string
+	DisplayName string
+	AvatarURL   string
+}
+
+// FileInfo describes a media file for check_media_file_for_spam (Synapse's
+// FileInfo, plus the content type and length Sluice knows at that point).
+type FileInfo struct {
+	// ServerName is the server the media belongs to ("" for local media,
+	// as in Synapse).
+	ServerName string
+	// FileID is the media ID.
+	FileID string
+	// URLCache is true for URL preview data (never, in this version).
+	URLCache bool
+	// Thumbnail is set when the file is a thumbnail, nil for an original.
+	Thumbnail *ThumbnailInfo
+	// ContentType is the upload's Content-Type ("" when none was given).
+	ContentType string
+	// Length is the file's size in bytes.
+	Length int64
+	// UploadName is the file name the uploader gave ("" when none).
+	UploadName string
+	// UserID is the uploader.
+	UserID string
+}
+
+// ThumbnailInfo describes a thumbnail in FileInfo.
+type ThumbnailInfo struct {
+	Width  int
+	Height int
+	Method string // "crop" or "scale"
+	Type   string // its content type
+	Length int64
 }
 
 // RequestInfo is one (user agent, IP address) pair of a request.
@@ -140,6 +207,15 @@ type ThirdPartyRulesCallbacks struct {
 	// counts as true (Synapse fails open here) unless on_error says deny.
 	CheckVisibilityCanBeModified func(ctx context.Context, roomID string, state StateMap, newVisibility string) (bool, error)
 
+	// OnProfileUpdate (on_profile_update) is told after a local user's
+	// global display name or avatar URL changed (PUT
+	// /profile/{userId}/displayname or /avatar_url), with the whole new
+	// profile. byAdmin is true when a server admin changed another user's
+	// profile; deactivation when the change is the wipe of a deactivation.
+	// Every callback runs, in order; a failure is logged and never fails
+	// the request.
+	OnProfileUpdate func(ctx context.Context, userID string, newProfile ProfileInfo, byAdmin, deactivation bool) error
+
 	// OnNewEvent (on_new_event) is told of every event after it was
 	// persisted, with the room state after it. It runs in the background:
 	// it never delays or fails the request. Errors are logged.
@@ -156,4 +232,11 @@ type AccountDataCallbacks struct {
 	// content is the new content (a copy per module). Every callback runs,
 	// in order; a failure is logged and never fails the request.
 	OnAccountDataUpdated func(ctx context.Context, userID, roomID, accountDataType string, content map[string]any) error
+}
+
+// ProfileInfo is a user's global profile (Synapse's ProfileInfo).
+// DisplayName and AvatarURL are "" when not set.
+type ProfileInfo struct {
+	DisplayName string
+	AvatarURL   string
 }

@@ -3,6 +3,7 @@ package modhost
 import (
 	"context"
 	"encoding/json"
+	"io"
 
 	"github.com/sluice-im/sluice/module"
 )
@@ -22,6 +23,9 @@ type spamChains struct {
 	userMayCreateRoom        []hook[func(context.Context, string, map[string]any) (module.Decision, error)]
 	checkRegistrationForSpam []hook[func(context.Context, module.RegistrationCheck) (module.RegistrationBehaviour, error)]
 	checkLoginForSpam        []hook[func(context.Context, module.LoginCheck) (module.Decision, error)]
+	userMayPublishRoom       []hook[func(context.Context, string, string) (module.Decision, error)]
+	checkUsernameForSpam     []hook[func(context.Context, module.UserProfile, string) (bool, error)]
+	checkMediaFileForSpam    []hook[func(context.Context, io.Reader, module.FileInfo) (bool, error)]
 }
 
 type validityChains struct {
@@ -63,6 +67,15 @@ func (h *Host) registerSpam(m *loaded, cb module.SpamCheckerCallbacks) error {
 	}
 	if cb.CheckLoginForSpam != nil {
 		add(&h.spam.checkLoginForSpam, m, cb.CheckLoginForSpam)
+	}
+	if cb.UserMayPublishRoom != nil {
+		add(&h.spam.userMayPublishRoom, m, cb.UserMayPublishRoom)
+	}
+	if cb.CheckUsernameForSpam != nil {
+		add(&h.spam.checkUsernameForSpam, m, cb.CheckUsernameForSpam)
+	}
+	if cb.CheckMediaFileForSpam != nil {
+		add(&h.spam.checkMediaFileForSpam, m, cb.CheckMediaFileForSpam)
 	}
 	return nil
 }

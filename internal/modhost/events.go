@@ -63,6 +63,7 @@ type thirdPartyChains struct {
 	onCreateRoom      []hook[func(context.Context, module.Requester, map[string]any, bool) error]
 	onNewEvent        []hook[func(context.Context, module.Event, module.StateMap) error]
 	checkVisibility   []hook[func(context.Context, string, module.StateMap, string) (bool, error)]
+	onProfileUpdate   []hook[func(context.Context, string, module.ProfileInfo, bool, bool) error]
 }
 
 func (h *Host) registerThirdParty(m *loaded, cb module.ThirdPartyRulesCallbacks) error {
@@ -82,6 +83,9 @@ func (h *Host) registerThirdParty(m *loaded, cb module.ThirdPartyRulesCallbacks)
 	}
 	if cb.CheckVisibilityCanBeModified != nil {
 		add(&h.thirdParty.checkVisibility, m, cb.CheckVisibilityCanBeModified)
+	}
+	if cb.OnProfileUpdate != nil {
+		add(&h.thirdParty.onProfileUpdate, m, cb.OnProfileUpdate)
 	}
 	return nil
 }
