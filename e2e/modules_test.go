@@ -17,7 +17,7 @@ import (
 	"github.com/sluice-im/sluice/internal/config"
 	"github.com/sluice-im/sluice/internal/server"
 	"github.com/sluice-im/sluice/internal/testserver"
-	_ "github.com/sluice-im/sluice/modules/example"
+	_ "github.com/sluice-im/sluice/modules/standard"
 )
 
 const modRegistrationOn = "enable_registration: true\nenable_registration_without_verification: true\n"

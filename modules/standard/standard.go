@@ -3,5 +3,6 @@
 package standard
 
 import (
+	_ "github.com/sluice-im/sluice/modules/antispam/http"
 	_ "github.com/sluice-im/sluice/modules/example"
 )
