@@ -2,6 +2,7 @@ package module
 
 import (
 	"errors"
+	"path/filepath"
 	"strconv"
 
 	"github.com/sluice-im/sluice/internal/yamlstrict"
@@ -12,6 +13,33 @@ import (
 // file. Decode it into a typed struct (strictly), or take it as a map.
 type RawConfig struct {
 	node *yaml.Node // nil when `config:` is missing or null
+	dir  string     // the configuration file's directory ("" when unknown)
+}
+
+// WithDir returns the config with the directory relative paths in it are
+// resolved against. Sluice's host sets it to the configuration file's
+// directory.
+func (c RawConfig) WithDir(dir string) RawConfig {
+	c.dir = dir
+	return c
+}
+
+// ResolvePath makes a path from the module's configuration absolute,
+// relative to the configuration file's directory, as Sluice resolves its
+// own paths (media_store_path, signing_key_path, ...). Absolute paths and
+// "" are returned as they are; without a known directory, the path is
+// relative to the working directory.
+func (c RawConfig) ResolvePath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if c.dir == "" {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+		return p
+	}
+	return filepath.Join(c.dir, p)
 }
 
 // NewRawConfig wraps a YAML node; nil means "no config". Sluice's host calls

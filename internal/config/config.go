@@ -107,7 +107,8 @@ type Module struct {
 	Timeout Duration  `yaml:"timeout"`
 	OnError string    `yaml:"on_error"`
 
-	Line int `yaml:"-"` // line of the entry in the file
+	Line int    `yaml:"-"` // line of the entry in the file
+	Dir  string `yaml:"-"` // the configuration file's directory, for the module's relative paths
 }
 
 // Duration is a Synapse-style duration: an integer of milliseconds or a
@@ -247,9 +248,11 @@ func (c *Config) recordModuleLines(root *yaml.Node) {
 	if n == nil || n.Kind != yaml.SequenceNode {
 		return
 	}
+	dir := filepath.Dir(c.Resolve("sluice.yaml"))
 	for i, e := range n.Content {
 		if i < len(c.Modules) {
 			c.Modules[i].Line = e.Line
+			c.Modules[i].Dir = dir
 		}
 	}
 }

@@ -121,6 +121,7 @@ func ParseConfigs(entries []config.Module) ([]any, error) {
 		if node.Kind == 0 {
 			raw = module.NewRawConfig(nil)
 		}
+		raw = raw.WithDir(e.Dir)
 		if f.ParseConfig == nil {
 			out[i] = raw.Map()
 			continue

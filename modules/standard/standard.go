@@ -5,4 +5,5 @@ package standard
 import (
 	_ "github.com/sluice-im/sluice/modules/antispam/http"
 	_ "github.com/sluice-im/sluice/modules/example"
+	_ "github.com/sluice-im/sluice/modules/wasm"
 )
