@@ -161,6 +161,8 @@ func truthy(v any) bool {
 		return x != ""
 	case float64:
 		return x != 0
+	case int64:
+		return x != 0
 	case []any:
 		return len(x) > 0
 	case map[string]any:
