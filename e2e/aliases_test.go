@@ -8,7 +8,8 @@ import (
 )
 
 func TestCreateRoomAliasAndVisibility(t *testing.T) {
-	testserver.ForEachDB(t, testserver.Options{YAML: modRegistrationOn}, func(t *testing.T, s *testserver.Server) {
+	// publishAll: Synapse's room_list_publication_rules refuse by default.
+	testserver.ForEachDB(t, testserver.Options{YAML: modRegistrationOn + publishAll}, func(t *testing.T, s *testserver.Server) {
 		_, tok := s.Register(t, "ally", "pw")
 		_, tokB := s.Register(t, "bert", "pw")
 		r := s.Do(t, "POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": "lounge", "visibility": "public"}, tok).Expect(t, 200, "")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-im/sluice/internal/accounts"
+	"github.com/sluice-im/sluice/internal/directory"
 	"github.com/sluice-im/sluice/internal/httpx"
 	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/internal/notifier"
@@ -40,6 +41,8 @@ type Options struct {
 	// WakeRoom wakes the syncing members of a room after a new receipt
 	// (nil: none).
 	WakeRoom func(ctx context.Context, roomID string) error
+	// Directory serves aliases and the public room list (nil: not served).
+	Directory *directory.Service
 }
 
 // API is the Client-Server API.
@@ -115,6 +118,7 @@ func (a *API) Register(rt *httpx.Router) {
 	a.registerReceipts(client)
 	a.registerSync(client)
 	a.registerPushRules(client)
+	a.registerDirectory(client)
 
 	rt.Handle("GET /_synapse/admin/v1/register", handlerFunc(a.sharedSecretNonce))
 	rt.Handle("POST /_synapse/admin/v1/register", handlerFunc(a.sharedSecretRegister))

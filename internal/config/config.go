@@ -44,6 +44,12 @@ type Config struct {
 	RCLogin                               *RCLogin          `yaml:"rc_login"`
 	RCRegistration                        *ratelimit.Config `yaml:"rc_registration"`
 	Modules                               []Module          `yaml:"modules"`
+	// The room directory (directory.go).
+	AllowPublicRoomsWithoutAuth bool            `yaml:"allow_public_rooms_without_auth"`
+	RequireMembershipForAliases *bool           `yaml:"require_membership_for_aliases"`
+	EnableRoomListSearch        *bool           `yaml:"enable_room_list_search"`
+	AliasCreationRules          []DirectoryRule `yaml:"alias_creation_rules"`
+	RoomListPublicationRules    []DirectoryRule `yaml:"room_list_publication_rules"`
 
 	// Path is the file the configuration was read from ("" if built in code).
 	Path string `yaml:"-"`
@@ -428,6 +434,9 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if c.BcryptRounds < 4 || c.BcryptRounds > 31 {
 		return fail("bcrypt_rounds", "must be between 4 and 31, got %d", c.BcryptRounds)
+	}
+	if err := c.validateDirectory(fail); err != nil {
+		return err
 	}
 	for i, m := range c.Modules {
 		key := fmt.Sprintf("modules[%d]", i)

@@ -74,7 +74,7 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 	if !s.hooks.CheckVisibilityCanBeModified(ctx, roomID, map[event.StateTuple]*event.Event{}, cfg.visibility) {
 		return "", httpx.NewError(http.StatusForbidden, "M_UNKNOWN", "Room visibility value not allowed.")
 	}
-	if cfg.visibility == "public" {
+	if cfg.visibility == "public" && s.publicationAllowed(req.UserID, roomID, cfg.alias) {
 		if err := s.store.SetRoomPublished(ctx, roomID, true, s.now().UnixMilli()); err != nil {
 			return "", err
 		}

@@ -65,6 +65,9 @@ type Options struct {
 	// StopTyping is called when a user's membership of a room changes to
 	// anything but join: they stop typing there (nil: none).
 	StopTyping func(roomID, userID string)
+	// PublicationAllowed applies room_list_publication_rules to a room
+	// created with visibility public (nil: allowed).
+	PublicationAllowed func(userID, roomID string, aliases []string) bool
 }
 
 // Service is the room service.
@@ -292,6 +295,11 @@ func (s *Service) send(ctx context.Context, rs *roomState, d draft) (*event.Even
 	}
 	if e.Type() == "m.room.redaction" {
 		if err := s.checkRedaction(ctx, rs, e); err != nil {
+			return nil, err
+		}
+	}
+	if e.Type() == "m.room.canonical_alias" {
+		if err := s.checkCanonicalAlias(ctx, rs, e); err != nil {
 			return nil, err
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-im/sluice/internal/accounts"
 	"github.com/sluice-im/sluice/internal/clientapi"
 	"github.com/sluice-im/sluice/internal/config"
+	"github.com/sluice-im/sluice/internal/directory"
 	"github.com/sluice-im/sluice/internal/httpx"
 	"github.com/sluice-im/sluice/internal/keyserver"
 	"github.com/sluice-im/sluice/internal/modhost"
@@ -49,6 +50,7 @@ type Server struct {
 	notifier *notifier.Notifier
 	typing   *typing.Tracker
 	sync     *syncapi.Service
+	dir      *directory.Service
 	key      signingkey.Key
 	// registrationLimiter is shared by every listener's client API.
 	registrationLimiter *ratelimit.Limiter
@@ -146,8 +148,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, options ...O
 		JoinLimiter:    ratelimit.New(*cfg.RCJoins.Local),
 		Notifier:       s.notifier,
 		StopTyping:     func(roomID, userID string) { s.typing.Set(roomID, userID, false, 0) },
+		PublicationAllowed: func(userID, roomID string, aliases []string) bool {
+			return config.DirectoryAllowed(cfg.RoomListPublicationRules, userID, roomID, aliases)
+		},
 	}, s.store, s.host, s.accounts)
 	s.typing = typing.New(func(roomID string) { _ = s.rooms.WakeRoom(context.Background(), roomID) })
+	s.dir = newDirectory(cfg, s.store, s.rooms, s.host, s.accounts, log)
 	s.sync = syncapi.New(s.store, s.notifier, s.typing, s.store, log.With("component", "sync"))
 	s.accounts.Limits = accounts.Limits{
 		LoginAddress: ratelimit.New(*cfg.RCLogin.Address),
@@ -238,6 +244,7 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 			Typing:                   s.typing,
 			Sync:                     s.sync,
 			WakeRoom:                 s.rooms.WakeRoom,
+			Directory:                s.dir,
 		}, s.store, s.accounts, s.rooms).Register(rt)
 	}
 	if names["metrics"] && s.cfg.EnableMetrics {

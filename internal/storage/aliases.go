@@ -22,6 +22,21 @@ type AliasStore interface {
 	SetRoomPublished(ctx context.Context, roomID string, published bool, ts int64) error
 	// IsRoomPublished reports whether a room is in the public directory.
 	IsRoomPublished(ctx context.Context, roomID string) (bool, error)
+
+	// The directory's reads and the alias deletion (directory.go).
+
+	// GetAliasEntry returns an alias's room and creator, or ErrNotFound.
+	GetAliasEntry(ctx context.Context, alias string) (AliasEntry, error)
+	// DeleteAlias removes an alias and returns the room it pointed to, or
+	// ErrNotFound when there was no such alias.
+	DeleteAlias(ctx context.Context, alias string) (string, error)
+	// AliasesForRoom lists the aliases pointing to a room, in byte order;
+	// empty (not nil) when there are none.
+	AliasesForRoom(ctx context.Context, roomID string) ([]string, error)
+	// PublishedRooms reads what the public room list shows of every
+	// published room, in two queries on one snapshot however many rooms
+	// are published; in no particular order.
+	PublishedRooms(ctx context.Context) ([]PublishedRoom, error)
 }
 
 func (s *sqlStore) CreateAlias(ctx context.Context, alias, roomID, creator string, ts int64) error {
