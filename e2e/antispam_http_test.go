@@ -125,7 +125,8 @@ func jsonOf(v any) string {
 
 func TestAntispamHTTPForwardsCallbacks(t *testing.T) {
 	p := newPolicyServer(t)
-	c := antispamStart(t, antispamEntry("antispam.http", p.baseURL(), "", ""))
+	// (The top-level key after the entry lets rooms be published.)
+	c := antispamStart(t, antispamEntry("antispam.http", p.baseURL(), "", "")+"room_list_publication_rules: [{action: allow}]\n")
 	s := c.s
 
 	// user_may_create_room and user_may_create_room_alias: createRoom with
@@ -135,6 +136,8 @@ func TestAntispamHTTPForwardsCallbacks(t *testing.T) {
 	s.Do(t, "POST", roomCS("rooms", room, "invite"), map[string]any{"user_id": c.bob.ID}, c.alice.Token).Expect(t, 200, "")
 	s.Do(t, "POST", roomCS("rooms", room, "join"), map[string]any{}, c.bob.Token).Expect(t, 200, "")
 	evID := s.Do(t, "PUT", roomCS("rooms", room, "send", "m.room.message", "t1"), map[string]any{"msgtype": "m.text", "body": "hello policy"}, c.bob.Token).Expect(t, 200, "").Str("event_id")
+	// user_may_publish_room.
+	s.Do(t, "PUT", roomCS("directory", "list", "room", room), map[string]any{"visibility": "public"}, c.alice.Token).Expect(t, 200, "")
 	// check_login_for_spam.
 	s.DoHeaders(t, "POST", roomCS("login"), http.Header{"User-Agent": {"policy-test/1"}}, map[string]any{
 		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "bob"}, "password": "pw-bob", "device_id": "DEV1",
@@ -143,6 +146,7 @@ func TestAntispamHTTPForwardsCallbacks(t *testing.T) {
 	want := map[string]string{
 		"user_may_create_room":       `{"user_id":"@alice:test.local"}`,
 		"user_may_create_room_alias": `{"room_alias":"#policy:test.local","user_id":"@alice:test.local"}`,
+		"user_may_publish_room":      `{"room_id":"` + room + `","user_id":"@alice:test.local"}`,
 		"user_may_invite":            `{"invitee":"@bob:test.local","inviter":"@alice:test.local","room_id":"` + room + `"}`,
 		"user_may_join_room":         `{"is_invited":true,"room":"` + room + `","user":"@bob:test.local"}`,
 		"check_login_for_spam":       `{"auth_provider_id":null,"device_id":"DEV1","initial_display_name":null,"request_info":[["policy-test/1","127.0.0.1"]],"user_id":"@bob:test.local"}`,
