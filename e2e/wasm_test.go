@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,7 +74,7 @@ func TestWasmConfigErrors(t *testing.T) {
 
 func TestWasmMisbehavingGuest(t *testing.T) {
 	wasm := wasmtest.Build(t, wasmtest.Misbehave)
-	var logs syncBuffer
+	logs := &lockedBuffer{}
 	entry := func(onError string) string {
 		e := "  - module: wasm\n    timeout: 500ms\n"
 		if onError != "" {
@@ -83,7 +82,7 @@ func TestWasmMisbehavingGuest(t *testing.T) {
 		}
 		return e + "    config: {path: " + wasm + ", memory_limit: 32M, instances: 2}\n"
 	}
-	c := roomCBStart(t, &logs, entry(""))
+	c := roomCBStart(t, logs, entry(""))
 	s := c.s
 	room := s.Do(t, "POST", roomCS("createRoom"), map[string]any{}, c.alice.Token).Expect(t, 200, "").Str("room_id")
 	send := func(txn, body string) testserver.Response {
@@ -122,8 +121,8 @@ func TestWasmMisbehavingGuest(t *testing.T) {
 
 func TestWasmCallbackArguments(t *testing.T) {
 	wasm := wasmtest.Build(t, wasmtest.Misbehave)
-	var logs syncBuffer
-	c := roomCBStart(t, &logs, "  - module: wasm\n    config: {path: "+wasm+"}\n")
+	logs := &lockedBuffer{}
+	c := roomCBStart(t, logs, "  - module: wasm\n    config: {path: "+wasm+"}\n")
 	s := c.s
 	room := s.Do(t, "POST", roomCS("createRoom"), map[string]any{}, c.alice.Token).Expect(t, 200, "").Str("room_id")
 	ev := s.Do(t, "PUT", roomCS("rooms", room, "send", "m.room.message", "f"), map[string]any{"msgtype": "m.text", "body": "fields"}, c.alice.Token).Expect(t, 200, "").Str("event_id")
@@ -141,24 +140,6 @@ func TestWasmCallbackArguments(t *testing.T) {
 			t.Errorf("the guest did not log %q; log:\n%s", want, logs.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // TestWasmCheckConfig: `sluice check-config` compiles the guest and runs

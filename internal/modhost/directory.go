@@ -3,6 +3,7 @@ package modhost
 import (
 	"context"
 	"io"
+	"sync"
 
 	"github.com/sluice-im/sluice/module"
 )
@@ -29,27 +30,10 @@ func (h *Host) HasCheckUsernameForSpam() bool { return len(h.spam.checkUsernameF
 // fails the search (Synapse lets the exception through: 500) unless the
 // module's on_error is allow (the user is kept) or deny (left out).
 func (h *Host) CheckUsernameForSpam(ctx context.Context, profile module.UserProfile, requesterID string) (bool, error) {
-	const name = "check_username_for_spam"
-	for _, hk := range h.spam.checkUsernameForSpam {
-		p := profile // a copy per module, as Synapse gives one
-		spam, err := invoke(ctx, h, hk.mod, name, func(c context.Context) (bool, error) { return hk.fn(c, p, requesterID) })
-		if err != nil {
-			switch hk.mod.policy(policyFailRequest) {
-			case policyAllow:
-				continue
-			case policyDeny:
-				return true, nil
-			default:
-				return false, err
-			}
-		}
-		if spam {
-			h.metrics.decision(hk.mod.name, name, "deny")
-			return true, nil
-		}
-		h.metrics.decision(hk.mod.name, name, "allow")
-	}
-	return false, nil
+	return spamBoolChain(ctx, h, "check_username_for_spam", h.spam.checkUsernameForSpam,
+		func(c context.Context, f func(context.Context, module.UserProfile, string) (bool, error)) (bool, error) {
+			return f(c, profile, requesterID) // profile is a copy per module, as Synapse gives one
+		})
 }
 
 // HasCheckMediaFileForSpam reports whether any module implements
@@ -63,21 +47,34 @@ func (h *Host) HasCheckMediaFileForSpam() bool { return len(h.spam.checkMediaFil
 // upload (500) unless the module's on_error is allow (not spam) or deny
 // (spam).
 func (h *Host) CheckMediaFileForSpam(ctx context.Context, open func() (io.ReadCloser, error), info module.FileInfo) (bool, error) {
-	const name = "check_media_file_for_spam"
-	for _, hk := range h.spam.checkMediaFileForSpam {
-		fi := info
-		if info.Thumbnail != nil {
-			t := *info.Thumbnail
-			fi.Thumbnail = &t
-		}
-		rc, err := open()
-		if err != nil {
-			return false, err
-		}
-		spam, err := invoke(ctx, h, hk.mod, name, func(c context.Context) (bool, error) { return hk.fn(c, rc, fi) })
-		// Closing also ends a read of a callback that outlived its
-		// deadline, instead of leaving the file open under it.
-		rc.Close()
+	return spamBoolChain(ctx, h, "check_media_file_for_spam", h.spam.checkMediaFileForSpam,
+		func(c context.Context, f func(context.Context, io.Reader, module.FileInfo) (bool, error)) (bool, error) {
+			fi := info
+			if info.Thumbnail != nil {
+				t := *info.Thumbnail
+				fi.Thumbnail = &t
+			}
+			rc, err := open()
+			if err != nil {
+				return false, err
+			}
+			// Closed when the call returns, or as soon as its deadline
+			// passes (c ends then): that also ends the reads of a callback
+			// that outlives its deadline, instead of leaving the file open
+			// under it.
+			closeOnce := sync.OnceValue(rc.Close)
+			stop := context.AfterFunc(c, func() { closeOnce() })
+			defer func() { stop(); closeOnce() }()
+			return f(c, rc, fi)
+		})
+}
+
+// spamBoolChain runs a spam checker chain whose callbacks answer true for
+// "spam": the first true wins. A failed callback fails the request unless
+// the module's on_error is allow (not spam) or deny (spam).
+func spamBoolChain[F any](ctx context.Context, h *Host, name string, hooks []hook[F], call func(context.Context, F) (bool, error)) (bool, error) {
+	for _, hk := range hooks {
+		spam, err := invoke(ctx, h, hk.mod, name, func(c context.Context) (bool, error) { return call(c, hk.fn) })
 		if err != nil {
 			switch hk.mod.policy(policyFailRequest) {
 			case policyAllow:
