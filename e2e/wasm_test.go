@@ -10,6 +10,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,25 @@ func TestWasmCallbackArguments(t *testing.T) {
 		// The text log quotes the message: undo its escaping of quotes.
 		if !strings.Contains(strings.ReplaceAll(logs.String(), `\"`, `"`), want) {
 			t.Errorf("the guest did not log %q; log:\n%s", want, logs.String())
+		}
+	}
+}
+
+// TestWasmSandbox: a guest cannot read the host's files, and its clock is
+// a fake unless allow_clock grants the real one.
+func TestWasmSandbox(t *testing.T) {
+	wasm := wasmtest.Build(t, wasmtest.Misbehave)
+	year := strconv.Itoa(time.Now().Year())
+	for _, clock := range []bool{false, true} {
+		logs := &lockedBuffer{}
+		c := roomCBStart(t, logs, "  - module: wasm\n    config: {path: "+wasm+", allow_clock: "+strconv.FormatBool(clock)+"}\n")
+		room := c.s.Do(t, "POST", roomCS("createRoom"), map[string]any{}, c.alice.Token).Expect(t, 200, "").Str("room_id")
+		c.s.Do(t, "PUT", roomCS("rooms", room, "send", "m.room.message", "s"), map[string]any{"msgtype": "m.text", "body": "sandbox"}, c.alice.Token).Expect(t, 200, "")
+		if !strings.Contains(logs.String(), "sandbox fs=refused") {
+			t.Errorf("allow_clock=%v: the guest read a host file, or did not say; log:\n%s", clock, logs.String())
+		}
+		if got := strings.Contains(logs.String(), "year="+year); got != clock {
+			t.Errorf("allow_clock=%v: the guest saw the real year: %v; log:\n%s", clock, got, logs.String())
 		}
 	}
 }

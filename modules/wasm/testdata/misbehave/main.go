@@ -8,7 +8,10 @@ package main
 
 import (
 	"errors"
+	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluice-im/sluice/modules/wasm/guest"
 )
@@ -39,6 +42,10 @@ func init() {
 				return guest.Allow, errors.New("misbehave: told to fail")
 			case "deny":
 				return guest.Deny("M_LIMIT_EXCEEDED"), nil
+			case "sandbox":
+				// What the sandbox leaves a guest: no files, a fake clock.
+				_, err := os.ReadFile("/etc/hostname")
+				guest.Log("sandbox fs=" + errStr(err) + " year=" + strconv.Itoa(time.Now().Year()))
 			case "fields":
 				sk, isState := ev.StateKey()
 				guest.Log(strings.Join([]string{ev.EventID(), ev.Type(), ev.Sender(), ev.RoomID(), sk, boolStr(isState), string(ev.ContentJSON())}, "|"))
@@ -57,6 +64,13 @@ func init() {
 			return guest.Allow, nil
 		},
 	})
+}
+
+func errStr(err error) string {
+	if err == nil {
+		return "readable"
+	}
+	return "refused"
 }
 
 func boolStr(b bool) string {
