@@ -484,20 +484,20 @@ func TestOnProfileUpdate(t *testing.T) {
 	if r := api("api=get&localpart=alice").Expect(t, 200, ""); r.Str("displayname") != "By admin" || r.Str("avatar_url") != "mxc://test.local/x" {
 		t.Errorf("get_profile_for_user = %s", r.Raw)
 	}
-	if r := api("api=get&localpart=" + url.QueryEscape(alice.ID)).Expect(t, 200, ""); r.Str("displayname") != "By admin" {
+	if r := api("api=get&localpart="+url.QueryEscape(alice.ID)).Expect(t, 200, ""); r.Str("displayname") != "By admin" {
 		t.Errorf("get_profile_for_user by user ID = %s", r.Raw)
 	}
 	if r := api("api=get&localpart=nobody").Expect(t, 200, ""); r.Str("displayname") != "" || r.Str("avatar_url") != "" {
 		t.Errorf("get_profile_for_user of nobody = %s", r.Raw)
 	}
-	api("api=setname&user=" + url.QueryEscape(alice.ID) + "&value=From+module").Expect(t, 200, "")
+	api("api=setname&user="+url.QueryEscape(alice.ID)+"&value=From+module").Expect(t, 200, "")
 	if calls := profCalls(a); len(calls) != 4 || !reflect.DeepEqual(calls[3].Args, []any{alice.ID, module.ProfileInfo{DisplayName: "From module", AvatarURL: "mxc://test.local/x"}, true, false}) {
 		t.Errorf("set_displayname calls %+v", calls)
 	}
 	if ct, _ := profMember(t, s, alice, room, alice.ID); ct["displayname"] != "From module" {
 		t.Errorf("member event after set_displayname = %v", ct)
 	}
-	api("api=setavatar&user=" + url.QueryEscape(alice.ID) + "&value=").Expect(t, 200, "")
+	api("api=setavatar&user="+url.QueryEscape(alice.ID)+"&value=").Expect(t, 200, "")
 	profJSON(t, s.Do(t, "GET", profPath(alice.ID), nil, "").Expect(t, 200, ""), `{"displayname":"From module"}`)
 	if ct, _ := profMember(t, s, alice, room, alice.ID); !reflect.DeepEqual(ct, map[string]any{"membership": "join", "displayname": "From module"}) {
 		t.Errorf("member event after clearing the avatar = %v", ct)
