@@ -11,7 +11,6 @@ import (
 	"github.com/sluice-im/sluice/internal/storage/storagetest"
 )
 
-
 func TestProfiles(t *testing.T) {
 	storagetest.ForEachDB(t, func(t *testing.T, o storage.Options) {
 		ctx := ctxT(t)
