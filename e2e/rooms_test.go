@@ -190,7 +190,7 @@ func TestRoomCreate(t *testing.T) {
 				t.Fatalf("state has %d events, want %d: %v", len(st), len(want), st)
 			}
 			convJSONEqual(t, "create content", roomContent(t, st, "m.room.create", ""), `{"room_version":"10","creator":"`+alice.ID+`"}`)
-			convJSONEqual(t, "member content", roomContent(t, st, "m.room.member", alice.ID), `{"membership":"join"}`)
+			convJSONEqual(t, "member content", roomContent(t, st, "m.room.member", alice.ID), `{"membership":"join","displayname":"alice"}`)
 			convJSONEqual(t, "join rules", roomContent(t, st, "m.room.join_rules", ""), `{"join_rule":"invite"}`)
 			convJSONEqual(t, "history", roomContent(t, st, "m.room.history_visibility", ""), `{"history_visibility":"shared"}`)
 			convJSONEqual(t, "guest access", roomContent(t, st, "m.room.guest_access", ""), `{"guest_access":"can_join"}`)
@@ -241,7 +241,7 @@ func TestRoomCreate(t *testing.T) {
 			if users[bob.ID] != float64(100) || users[alice.ID] != float64(100) {
 				t.Errorf("trusted_private_chat: invitees are ops; users %v", users)
 			}
-			convJSONEqual(t, "bob's invite", roomContent(t, st, "m.room.member", bob.ID), `{"membership":"invite","is_direct":true}`)
+			convJSONEqual(t, "bob's invite", roomContent(t, st, "m.room.member", bob.ID), `{"membership":"invite","is_direct":true,"displayname":"bob"}`)
 			if e := st[roomStateKey{"m.room.member", bob.ID}]; e["sender"] != alice.ID {
 				t.Errorf("invite sent by %v", e["sender"])
 			}
@@ -394,8 +394,8 @@ func TestRoomMembership(t *testing.T) {
 			roomExpectSet(t, "carol's joined rooms", r.Body["joined_rooms"], public)
 
 			r = s.Do(t, "GET", roomCS("rooms", public, "joined_members"), nil, bob.Token).Expect(t, 200, "")
-			convJSONEqual(t, "joined", r.Body["joined"], `{"`+alice.ID+`":{"display_name":null,"avatar_url":null},"`+
-				bob.ID+`":{"display_name":null,"avatar_url":null},"`+carol.ID+`":{"display_name":null,"avatar_url":null}}`)
+			convJSONEqual(t, "joined", r.Body["joined"], `{"`+alice.ID+`":{"display_name":"alice","avatar_url":null},"`+
+				bob.ID+`":{"display_name":"bob","avatar_url":null},"`+carol.ID+`":{"display_name":"carol","avatar_url":null}}`)
 
 			r = s.Do(t, "GET", roomCS("rooms", public, "members"), nil, bob.Token).Expect(t, 200, "")
 			got := map[string]string{}

@@ -147,6 +147,9 @@ type RegisterParams struct {
 	RequestInfo       []module.RequestInfo
 	EmailThreeID      map[string]any
 	Session           *SessionParams // nil: no login (inhibit_login)
+	// DisplayName is the new profile's display name ("": the localpart,
+	// as Synapse sets at registration).
+	DisplayName string
 }
 
 // Session is a device with a fresh access token.
@@ -193,6 +196,7 @@ func (s *Service) Register(ctx context.Context, p RegisterParams) (Session, erro
 		ShadowBanned: behaviour == module.RegistrationShadowBan,
 		UserType:     p.UserType,
 		CreatedTS:    s.now().UnixMilli(),
+		DisplayName:  p.DisplayName,
 	}
 	if err := s.store.CreateUser(ctx, u, nil); err != nil {
 		if errors.Is(err, storage.ErrUserExists) {

@@ -127,6 +127,8 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 	}
 	inhibit := truthy(body["inhibit_login"])
 	p := accounts.RegisterParams{Localpart: accounts.LowerASCII(username), Password: password, Admin: admin, UserType: userType}
+	// Synapse's optional displayname (the localpart when absent).
+	p.DisplayName, _ = body["displayname"].(string)
 	if !inhibit {
 		p.Session = sp
 	}

@@ -14,11 +14,13 @@ import (
 	"github.com/sluice-im/sluice/internal/httpx"
 	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/internal/notifier"
+	"github.com/sluice-im/sluice/internal/profiles"
 	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/rooms"
 	"github.com/sluice-im/sluice/internal/storage"
 	"github.com/sluice-im/sluice/internal/syncapi"
 	"github.com/sluice-im/sluice/internal/typing"
+	"github.com/sluice-im/sluice/internal/userdir"
 )
 
 // Options configure the client API.
@@ -43,6 +45,12 @@ type Options struct {
 	WakeRoom func(ctx context.Context, roomID string) error
 	// Directory serves aliases and the public room list (nil: not served).
 	Directory *directory.Service
+	// Profiles serves /profile (nil: not served); profile reads need a
+	// token with RequireAuthForProfileRequests.
+	Profiles                      *profiles.Service
+	RequireAuthForProfileRequests bool
+	// UserDirectory serves /user_directory/search (nil: not served).
+	UserDirectory *userdir.Service
 }
 
 // API is the Client-Server API.
@@ -119,6 +127,7 @@ func (a *API) Register(rt *httpx.Router) {
 	a.registerSync(client)
 	a.registerPushRules(client)
 	a.registerDirectory(client)
+	a.registerProfile(client)
 
 	rt.Handle("GET /_synapse/admin/v1/register", handlerFunc(a.sharedSecretNonce))
 	rt.Handle("POST /_synapse/admin/v1/register", handlerFunc(a.sharedSecretRegister))

@@ -50,6 +50,11 @@ type Config struct {
 	EnableRoomListSearch        *bool           `yaml:"enable_room_list_search"`
 	AliasCreationRules          []DirectoryRule `yaml:"alias_creation_rules"`
 	RoomListPublicationRules    []DirectoryRule `yaml:"room_list_publication_rules"`
+	// Profiles and the user directory (userdir.go).
+	RequireAuthForProfileRequests            bool              `yaml:"require_auth_for_profile_requests"`
+	LimitProfileRequestsToUsersWhoShareRooms bool              `yaml:"limit_profile_requests_to_users_who_share_rooms"`
+	UserDirectory                            UserDirectory     `yaml:"user_directory"`
+	RCUserDirectory                          *ratelimit.Config `yaml:"rc_user_directory"`
 
 	// Path is the file the configuration was read from ("" if built in code).
 	Path string `yaml:"-"`
@@ -422,9 +427,11 @@ func (c *Config) validate(root *yaml.Node) error {
 	def(&c.RCLogin.Address, 0.003, 5)
 	def(&c.RCLogin.Account, 0.003, 5)
 	def(&c.RCLogin.FailedAttempts, 0.17, 3)
+	defaultUserDirectoryLimit(&c.RCUserDirectory)
 	for key, rc := range map[string]*ratelimit.Config{"rc_message": c.RCMessage, "rc_registration": c.RCRegistration,
 		"rc_joins.local": c.RCJoins.Local, "rc_joins.remote": c.RCJoins.Remote, "rc_login.address": c.RCLogin.Address,
-		"rc_login.account": c.RCLogin.Account, "rc_login.failed_attempts": c.RCLogin.FailedAttempts} {
+		"rc_login.account": c.RCLogin.Account, "rc_login.failed_attempts": c.RCLogin.FailedAttempts,
+		"rc_user_directory": c.RCUserDirectory} {
 		if rc.PerSecond < 0 || rc.BurstCount < 0 {
 			return fail(key, "per_second and burst_count must not be negative")
 		}

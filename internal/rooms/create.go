@@ -112,7 +112,11 @@ func (s *Service) CreateRoom(ctx context.Context, req module.Requester, body map
 		if err := sendState("m.room.create", "", create); err != nil {
 			return err
 		}
-		if err := sendState("m.room.member", req.UserID, map[string]any{"membership": "join"}); err != nil {
+		join := map[string]any{"membership": "join"}
+		if err := s.memberProfile(ctx, req, req.UserID, "join", join); err != nil {
+			return err
+		}
+		if err := sendState("m.room.member", req.UserID, join); err != nil {
 			return err
 		}
 		// Power levels given in initial_state are used as they are (Synapse

@@ -183,6 +183,9 @@ func (s *Service) changeMembership(ctx context.Context, c membershipChange) (str
 	default:
 		return "", httpx.NewError(http.StatusBadRequest, "M_BAD_JSON", "Unknown membership "+c.membership)
 	}
+	if err := s.memberProfile(ctx, c.req, c.target, c.membership, c.content); err != nil {
+		return "", err
+	}
 	admin, err := s.isAdmin(ctx, c.req.UserID)
 	if err != nil {
 		return "", err

@@ -30,12 +30,14 @@ import (
 	"github.com/sluice-im/sluice/internal/modhost"
 	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/internal/notifier"
+	"github.com/sluice-im/sluice/internal/profiles"
 	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/rooms"
 	"github.com/sluice-im/sluice/internal/signingkey"
 	"github.com/sluice-im/sluice/internal/storage"
 	"github.com/sluice-im/sluice/internal/syncapi"
 	"github.com/sluice-im/sluice/internal/typing"
+	"github.com/sluice-im/sluice/internal/userdir"
 	"github.com/sluice-im/sluice/module"
 )
 
@@ -51,6 +53,8 @@ type Server struct {
 	typing   *typing.Tracker
 	sync     *syncapi.Service
 	dir      *directory.Service
+	profiles *profiles.Service
+	userdir  *userdir.Service
 	key      signingkey.Key
 	// registrationLimiter is shared by every listener's client API.
 	registrationLimiter *ratelimit.Limiter
@@ -155,13 +159,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, options ...O
 	s.typing = typing.New(func(roomID string) { _ = s.rooms.WakeRoom(context.Background(), roomID) })
 	s.dir = newDirectory(cfg, s.store, s.rooms, s.host, s.accounts, log)
 	s.sync = syncapi.New(s.store, s.notifier, s.typing, s.store, log.With("component", "sync"))
+	s.newProfileServices()
 	s.accounts.Limits = accounts.Limits{
 		LoginAddress: ratelimit.New(*cfg.RCLogin.Address),
 		LoginAccount: ratelimit.New(*cfg.RCLogin.Account),
 		LoginFailed:  ratelimit.New(*cfg.RCLogin.FailedAttempts),
 	}
 	s.registrationLimiter = ratelimit.New(*cfg.RCRegistration)
-	if err := s.host.Load(ctx, cfg.Modules, services{s.accounts, s.rooms, s.store, s.notifier}); err != nil {
+	if err := s.host.Load(ctx, cfg.Modules, services{s.accounts, s.rooms, s.store, s.notifier, s.profiles}); err != nil {
 		// The modules loaded before the failing one are running: close
 		// them (Host.Close skips the entries that never got an instance).
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), moduleCloseTimeout)
@@ -245,6 +250,10 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 			Sync:                     s.sync,
 			WakeRoom:                 s.rooms.WakeRoom,
 			Directory:                s.dir,
+			Profiles:                 s.profiles,
+			UserDirectory:            s.userdir,
+
+			RequireAuthForProfileRequests: s.cfg.RequireAuthForProfileRequests,
 		}, s.store, s.accounts, s.rooms).Register(rt)
 	}
 	if names["metrics"] && s.cfg.EnableMetrics {
@@ -485,6 +494,7 @@ type services struct {
 	rooms    *rooms.Service
 	store    storage.Store
 	notifier *notifier.Notifier
+	profiles *profiles.Service
 }
 
 func (v services) ModuleRoomState(ctx context.Context, roomID string) (module.StateMap, error) {

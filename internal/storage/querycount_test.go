@@ -25,7 +25,8 @@ func TestQueryCounter(t *testing.T) {
 				t.Errorf("%s: counted %d statements, want %d", what, got, want)
 			}
 		}
-		count("CreateUser", 1, func() { mustCreateUser(t, st, "@alice:test") })
+		// The user, their profile and its user directory tokens.
+		count("CreateUser", 3, func() { mustCreateUser(t, st, "@alice:test") })
 		const n = 7
 		count("GetUser ×7", n, func() {
 			for range n {

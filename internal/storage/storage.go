@@ -30,6 +30,9 @@ type User struct {
 	IsGuest      bool
 	UserType     string // "" for a regular user; "bot", "support" ...
 	CreatedTS    int64  // milliseconds since the epoch
+	// DisplayName is, for CreateUser only, the new profile's display name
+	// ("": the localpart, as Synapse's registration sets it).
+	DisplayName string
 }
 
 // Device is one of a user's logged-in sessions.
@@ -132,4 +135,5 @@ type Store interface {
 	AccountDataStore
 	FilterStore
 	ReceiptStore
+	ProfileStore
 }

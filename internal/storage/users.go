@@ -48,6 +48,10 @@ ON CONFLICT DO NOTHING`,
 		if n == 0 {
 			return ErrUserExists
 		}
+		// Every new user has a profile, as Synapse's registration gives.
+		if err := insertProfileTx(ctx, tx, u.UserID, u.DisplayName); err != nil {
+			return fmt.Errorf("storage: create user %s: profile: %w", u.UserID, err)
+		}
 		if sess != nil {
 			if err := insertSession(ctx, tx, u.UserID, *sess); err != nil {
 				return fmt.Errorf("storage: create user %s: %w", u.UserID, err)
