@@ -44,6 +44,8 @@ type Config struct {
 	RCLogin                               *RCLogin          `yaml:"rc_login"`
 	RCRegistration                        *ratelimit.Config `yaml:"rc_registration"`
 	Modules                               []Module          `yaml:"modules"`
+	// The media repository's keys (media.go).
+	Media `yaml:",inline"`
 
 	// Path is the file the configuration was read from ("" if built in code).
 	Path string `yaml:"-"`
@@ -275,7 +277,7 @@ func (c *Config) Resolve(p string) string {
 var resourceNames = map[string]bool{
 	"client": true, "metrics": true, "health": true,
 	"federation": true, "keys": true, // so far: the server key endpoint
-	"media": false, "openid": false, "replication": false, "static": false, "consent": false,
+	"media": true, "openid": false, "replication": false, "static": false, "consent": false,
 }
 
 // ServedResource reports whether Sluice serves a resource name (the others
@@ -419,6 +421,9 @@ func (c *Config) validate(root *yaml.Node) error {
 		if rc.PerSecond < 0 || rc.BurstCount < 0 {
 			return fail(key, "per_second and burst_count must not be negative")
 		}
+	}
+	if err := c.validateMedia(fail); err != nil {
+		return err
 	}
 	if c.BcryptRounds == 0 {
 		c.BcryptRounds = 12

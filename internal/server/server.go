@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-im/sluice/internal/config"
 	"github.com/sluice-im/sluice/internal/httpx"
 	"github.com/sluice-im/sluice/internal/keyserver"
+	"github.com/sluice-im/sluice/internal/media"
 	"github.com/sluice-im/sluice/internal/modhost"
 	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/internal/notifier"
@@ -49,6 +50,7 @@ type Server struct {
 	notifier *notifier.Notifier
 	typing   *typing.Tracker
 	sync     *syncapi.Service
+	media    *media.Service
 	key      signingkey.Key
 	// registrationLimiter is shared by every listener's client API.
 	registrationLimiter *ratelimit.Limiter
@@ -149,6 +151,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, options ...O
 	}, s.store, s.host, s.accounts)
 	s.typing = typing.New(func(roomID string) { _ = s.rooms.WakeRoom(context.Background(), roomID) })
 	s.sync = syncapi.New(s.store, s.notifier, s.typing, s.store, log.With("component", "sync"))
+	if err := s.newMedia(); err != nil {
+		s.typing.Close()
+		s.store.Close()
+		return nil, err
+	}
 	s.accounts.Limits = accounts.Limits{
 		LoginAddress: ratelimit.New(*cfg.RCLogin.Address),
 		LoginAccount: ratelimit.New(*cfg.RCLogin.Account),
@@ -239,6 +246,9 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 			Sync:                     s.sync,
 			WakeRoom:                 s.rooms.WakeRoom,
 		}, s.store, s.accounts, s.rooms).Register(rt)
+	}
+	if names["client"] || names["media"] {
+		media.NewHandler(s.media, s.accounts).Register(rt)
 	}
 	if names["metrics"] && s.cfg.EnableMetrics {
 		rt.Handle("GET /_synapse/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))

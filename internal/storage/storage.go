@@ -132,4 +132,5 @@ type Store interface {
 	AccountDataStore
 	FilterStore
 	ReceiptStore
+	MediaStore
 }
