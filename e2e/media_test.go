@@ -543,3 +543,18 @@ func mediaGIF(t testing.TB, w io.Writer, width, height int) {
 
 // mediaWebP is a 1x1 lossless WebP (Go has no WebP encoder).
 var mediaWebP, _ = base64.StdEncoding.DecodeString("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
+
+func TestMediaCreateRateLimit(t *testing.T) {
+	yaml := convRegistrationOn + "rc_media_create: {per_second: 0.001, burst_count: 2}\nmax_pending_media_uploads: 100\n"
+	testserver.ForEachDB(t, testserver.Options{YAML: yaml}, func(t *testing.T, s *testserver.Server) {
+		tok := mediaUser(t, s, "alice")
+		bob := mediaUser(t, s, "bob")
+		s.Do(t, "POST", "/_matrix/media/v1/create", nil, tok).Expect(t, 200, "")
+		s.Do(t, "POST", "/_matrix/media/v1/create", nil, tok).Expect(t, 200, "")
+		r := convExpect(t, s.Do(t, "POST", "/_matrix/media/v1/create", nil, tok), 429, "M_LIMIT_EXCEEDED", "Too Many Requests")
+		if ms, _ := r.Body["retry_after_ms"].(float64); ms <= 0 || r.Header.Get("Retry-After") == "" {
+			t.Errorf("retry_after_ms %v, Retry-After %q", r.Body["retry_after_ms"], r.Header.Get("Retry-After"))
+		}
+		s.Do(t, "POST", "/_matrix/media/v1/create", nil, bob).Expect(t, 200, "") // per user
+	})
+}

@@ -652,7 +652,8 @@ func TestMediaKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.MaxUploadSize != 50<<20 || c.MaxImagePixels != 32<<20 || c.DynamicThumbnails || !c.AuthenticatedMedia() ||
-		len(c.ThumbnailSizes) != 5 || *c.MaxPendingMediaUploads != 5 || time.Duration(*c.UnusedExpirationTime) != 24*time.Hour {
+		len(c.ThumbnailSizes) != 5 || *c.MaxPendingMediaUploads != 5 || time.Duration(*c.UnusedExpirationTime) != 24*time.Hour ||
+		c.RCMediaCreate.PerSecond != 10 || c.RCMediaCreate.BurstCount != 50 {
 		t.Fatalf("defaults: %+v", c.Media)
 	}
 	c, err = config.Parse([]byte(base+"max_upload_size: 10K\nmax_image_pixels: 1000\nenable_authenticated_media: false\n"+
@@ -671,6 +672,7 @@ func TestMediaKeys(t *testing.T) {
 		{"thumbnail_sizes: [{width: 0, height: 20, method: scale}]\n", "thumbnail_sizes[0]"},
 		{"thumbnail_sizes: [{width: 10, height: 20, method: zoom}]\n", "thumbnail_sizes[0].method"},
 		{"max_pending_media_uploads: -1\n", "max_pending_media_uploads"},
+		{"rc_media_create: {per_second: -1, burst_count: 1}\n", "rc_media_create"},
 	} {
 		_, err := config.Parse([]byte(base+tc.text), "")
 		if err == nil || !strings.Contains(err.Error(), tc.key) {

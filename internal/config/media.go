@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
@@ -30,6 +31,9 @@ type Media struct {
 	UnusedExpirationTime *Duration `yaml:"unused_expiration_time"`
 	// MaxPendingMediaUploads is max_pending_media_uploads (default 5).
 	MaxPendingMediaUploads *int `yaml:"max_pending_media_uploads"`
+	// RCMediaCreate is rc_media_create (default 10 per second, burst 50):
+	// POST /_matrix/media/v1/create per user.
+	RCMediaCreate *ratelimit.Config `yaml:"rc_media_create"`
 }
 
 // ThumbnailSize is one entry of thumbnail_sizes.
@@ -125,6 +129,12 @@ func (c *Config) validateMedia(fail func(key, msg string, args ...any) error) er
 	}
 	if *m.MaxPendingMediaUploads < 0 {
 		return fail("max_pending_media_uploads", "must not be negative")
+	}
+	if m.RCMediaCreate == nil {
+		m.RCMediaCreate = &ratelimit.Config{PerSecond: 10, BurstCount: 50}
+	}
+	if m.RCMediaCreate.PerSecond < 0 || m.RCMediaCreate.BurstCount < 0 {
+		return fail("rc_media_create", "per_second and burst_count must not be negative")
 	}
 	return nil
 }

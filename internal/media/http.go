@@ -273,11 +273,15 @@ func (h *Handler) serveDownload(w http.ResponseWriter, r *http.Request, legacy b
 		return err
 	}
 	defer f.Close()
+	size := m.Length
+	if st, err := f.Stat(); err == nil {
+		size = st.Size() // what will be sent, whatever the row says
+	}
 	name := m.UploadName
 	if fn := r.PathValue("fileName"); fn != "" {
 		name = fn
 	}
-	serveFile(w, f, m.MediaType, m.Length, name)
+	serveFile(w, f, m.MediaType, size, name)
 	return nil
 }
 

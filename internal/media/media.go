@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluice-im/sluice/internal/httpx"
+	"github.com/sluice-im/sluice/internal/ratelimit"
 	"github.com/sluice-im/sluice/internal/storage"
 	"github.com/sluice-im/sluice/module"
 )
@@ -52,6 +53,8 @@ type Options struct {
 	UnusedExpiration time.Duration
 	// MaxPendingUploads is max_pending_media_uploads.
 	MaxPendingUploads int
+	// CreateLimiter is rc_media_create, per user (nil: none).
+	CreateLimiter *ratelimit.Limiter
 	Logger            *slog.Logger
 }
 
@@ -124,6 +127,11 @@ func nowMillis() int64 { return time.Now().UnixMilli() }
 // CreateMediaID answers POST /_matrix/media/v1/create: a media ID without
 // content, and when it expires unused.
 func (s *Service) CreateMediaID(ctx context.Context, userID string) (mediaID string, expiresAt int64, err error) {
+	if l := s.opts.CreateLimiter; l != nil {
+		if ok, wait := l.Allow(userID); !ok {
+			return "", 0, httpx.LimitExceeded(wait)
+		}
+	}
 	now := nowMillis()
 	exp := s.opts.UnusedExpiration.Milliseconds()
 	n, oldest, err := s.store.CountPendingMedia(ctx, userID, now-exp)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sluice-im/sluice/internal/media"
+	"github.com/sluice-im/sluice/internal/ratelimit"
 )
 
 // newMedia builds the media repository from the configuration's media keys.
@@ -23,6 +24,7 @@ func (s *Server) newMedia() error {
 		AuthenticatedMedia: m.AuthenticatedMedia(),
 		UnusedExpiration:   time.Duration(*m.UnusedExpirationTime),
 		MaxPendingUploads:  *m.MaxPendingMediaUploads,
+		CreateLimiter:      ratelimit.New(*m.RCMediaCreate),
 		Logger:             s.log.With("component", "media"),
 	}, s.store, s.host)
 	if err != nil {
