@@ -558,3 +558,50 @@ func TestMediaCreateRateLimit(t *testing.T) {
 		s.Do(t, "POST", "/_matrix/media/v1/create", nil, bob).Expect(t, 200, "") // per user
 	})
 }
+
+// mediaRotatedJPEG is a 200x100 JPEG, red on the left and blue on the
+// right, whose EXIF says to turn it a quarter clockwise for display (as
+// phones write portrait photos): displayed, it is 100x200, red on top.
+func mediaRotatedJPEG(t testing.TB) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 200, 100))
+	for y := 0; y < 100; y++ {
+		for x := 0; x < 200; x++ {
+			c := color.RGBA{255, 0, 0, 255}
+			if x >= 100 {
+				c = color.RGBA{0, 0, 255, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var j bytes.Buffer
+	if err := jpeg.Encode(&j, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	// APP1: Exif, big-endian TIFF, IFD0 with Orientation (0x0112) = 6.
+	seg := []byte("Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00")
+	out := []byte{0xff, 0xd8, 0xff, 0xe1, 0, byte(len(seg) + 2)}
+	out = append(out, seg...)
+	return append(out, j.Bytes()[2:]...)
+}
+
+// TestMediaThumbnailOrientation: thumbnails of a JPEG follow its EXIF
+// orientation, as Synapse's do.
+func TestMediaThumbnailOrientation(t *testing.T) {
+	testserver.ForEachDB(t, testserver.Options{YAML: convRegistrationOn}, func(t *testing.T, s *testserver.Server) {
+		tok := mediaUser(t, s, "alice")
+		id := mediaID(t, s, tok, "image/jpeg", "portrait.jpg", mediaRotatedJPEG(t))
+		r := mediaGet(t, s, "/_matrix/client/v1/media/thumbnail/test.local/"+id+"?width=320&height=240&method=scale", tok, nil).Expect(t, 200, "")
+		mediaDecode(t, r, "jpeg", 100, 200)
+		img, _, _ := image.Decode(bytes.NewReader(r.Raw))
+		top, bottom := img.At(50, 30), img.At(50, 170)
+		if tr, _, tb, _ := top.RGBA(); tr < 0xc000 || tb > 0x4000 {
+			t.Errorf("top of the thumbnail is %v, want red", top)
+		}
+		if br, _, bb, _ := bottom.RGBA(); bb < 0xc000 || br > 0x4000 {
+			t.Errorf("bottom of the thumbnail is %v, want blue", bottom)
+		}
+		r = mediaGet(t, s, "/_matrix/client/v1/media/thumbnail/test.local/"+id+"?width=32&height=32&method=crop", tok, nil).Expect(t, 200, "")
+		mediaDecode(t, r, "jpeg", 32, 32)
+	})
+}

@@ -42,7 +42,7 @@ func TestScaleAndCropSizes(t *testing.T) {
 		}
 	}
 	for _, src := range []image.Rectangle{image.Rect(0, 0, 1, 10000), image.Rect(0, 0, 10000, 1), image.Rect(5, 5, 105, 55)} {
-		img := render(image.NewRGBA(src), 96, 96, "crop")
+		img := render(source{image.NewRGBA(src), 1}, 96, 96, "crop")
 		if b := img.Bounds(); b.Dx() != 96 || b.Dy() != 96 {
 			t.Errorf("crop of %v is %v", src, b)
 		}

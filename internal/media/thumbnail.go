@@ -47,12 +47,27 @@ const requestedType = "image/png"
 // supported format, corrupt, or over max_image_pixels).
 var errNoThumbnail = errors.New("media: cannot thumbnail this file")
 
+// source is a decoded image with its EXIF orientation (1 for none).
+type source struct {
+	img         image.Image
+	orientation int
+}
+
+// size is the image's size as displayed.
+func (s source) size() (int, int) {
+	b := s.img.Bounds()
+	if swapsAxes(s.orientation) {
+		return b.Dy(), b.Dx()
+	}
+	return b.Dx(), b.Dy()
+}
+
 // decodeImage decodes a PNG, JPEG, GIF (first frame) or WebP file whose
 // pixel count is below maxPixels.
-func decodeImage(path string, maxPixels int64) (image.Image, error) {
+func decodeImage(path string, maxPixels int64) (source, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return source{}, err
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -71,24 +86,30 @@ func decodeImage(path string, maxPixels int64) (image.Image, error) {
 	case len(head) >= 12 && string(head[0:4]) == "RIFF" && string(head[8:12]) == "WEBP":
 		decodeConfig, decode = webp.DecodeConfig, webp.Decode
 	default:
-		return nil, errNoThumbnail
+		return source{}, errNoThumbnail
 	}
 	cfg, err := decodeConfig(br)
 	if err != nil {
-		return nil, errNoThumbnail
+		return source{}, errNoThumbnail
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) >= maxPixels {
-		return nil, errNoThumbnail
+		return source{}, errNoThumbnail
+	}
+	src := source{orientation: 1}
+	if head[0] == 0xff {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return source{}, err
+		}
+		src.orientation = jpegOrientation(f)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
+		return source{}, err
 	}
 	br.Reset(f)
-	img, err := decode(br)
-	if err != nil {
-		return nil, errNoThumbnail
+	if src.img, err = decode(br); err != nil {
+		return source{}, errNoThumbnail
 	}
-	return img, nil
+	return src, nil
 }
 
 // aspect is Synapse's Thumbnailer.aspect: the largest size within
@@ -107,12 +128,22 @@ func scaleSize(srcW, srcH, w, h int) (int, int) {
 	return min(tw, srcW), min(th, srcH)
 }
 
-// render makes a thumbnail of exactly (w, h): "scale" resizes the whole
+// render makes a thumbnail of exactly (w, h) of the image as displayed:
+// it is rendered in the stored orientation, then turned.
+func render(src source, w, h int, method string) image.Image {
+	rw, rh := w, h
+	if swapsAxes(src.orientation) {
+		rw, rh = h, w
+	}
+	return orient(renderRaw(src.img, rw, rh, method), src.orientation)
+}
+
+// renderRaw makes a thumbnail of exactly (w, h): "scale" resizes the whole
 // image (w, h come from scaleSize); "crop" resizes it to cover (w, h) with
 // its aspect kept and cuts the middle out, as Synapse's
 // Thumbnailer.crop does. Only the part of the source that shows is
 // scaled, so a narrow image does not make a huge intermediate one.
-func render(src image.Image, w, h int, method string) image.Image {
+func renderRaw(src image.Image, w, h int, method string) *image.RGBA {
 	b := src.Bounds()
 	sw, sh := b.Dx(), b.Dy()
 	sr := b
@@ -202,8 +233,8 @@ func (s *Service) generateThumbnails(ctx context.Context, m storage.LocalMedia, 
 	if err != nil {
 		return err
 	}
-	b := src.Bounds()
-	for _, spec := range s.requirements(m.MediaType, b.Dx(), b.Dy()) {
+	w, h := src.size()
+	for _, spec := range s.requirements(m.MediaType, w, h) {
 		if _, err := s.storeThumbnail(ctx, m, src, spec); err != nil {
 			return err
 		}
@@ -213,7 +244,7 @@ func (s *Service) generateThumbnails(ctx context.Context, m storage.LocalMedia, 
 
 // storeThumbnail renders, encodes, spam-checks, places and records one
 // thumbnail, and returns its row and path.
-func (s *Service) storeThumbnail(ctx context.Context, m storage.LocalMedia, src image.Image, spec thumbnailSpec) (storage.MediaThumbnail, error) {
+func (s *Service) storeThumbnail(ctx context.Context, m storage.LocalMedia, src source, spec thumbnailSpec) (storage.MediaThumbnail, error) {
 	final, err := s.files.thumbnailPath(m.MediaID, spec.w, spec.h, spec.typ, spec.method)
 	if err != nil {
 		return storage.MediaThumbnail{}, err
@@ -376,8 +407,8 @@ func (s *Service) makeExact(ctx context.Context, m storage.LocalMedia, spec thum
 		return Thumbnail{}, err
 	}
 	if spec.method == "scale" {
-		b := src.Bounds()
-		spec.w, spec.h = scaleSize(b.Dx(), b.Dy(), spec.w, spec.h)
+		w, h := src.size()
+		spec.w, spec.h = scaleSize(w, h, spec.w, spec.h)
 	}
 	t, err := s.storeThumbnail(ctx, m, src, spec)
 	if err != nil {
