@@ -55,7 +55,7 @@ type Options struct {
 	MaxPendingUploads int
 	// CreateLimiter is rc_media_create, per user (nil: none).
 	CreateLimiter *ratelimit.Limiter
-	Logger            *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Service is the media repository.
