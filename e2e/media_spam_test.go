@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluice-im/sluice/internal/storage"
 	"github.com/sluice-im/sluice/internal/testserver"
@@ -241,4 +242,26 @@ func TestMediaSpamCheckerThumbnails(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestMediaConcurrentPut: a PUT to a media ID while another PUT to it is
+// under way (held here by a spam checker that hangs until its timeout)
+// gets Synapse's 409 "Media ID cannot be overwritten".
+func TestMediaConcurrentPut(t *testing.T) {
+	yaml := convRegistrationOn + "modules:\n  - module: test.MediaSpam\n    timeout: 1s\n    config: {id: ms-concurrent, check_media_file_for_spam: hang}\n"
+	testserver.ForEachDB(t, testserver.Options{YAML: yaml}, func(t *testing.T, s *testserver.Server) {
+		tok := mediaUser(t, s, "alice")
+		id := strings.TrimPrefix(s.Do(t, "POST", "/_matrix/media/v1/create", nil, tok).Expect(t, 200, "").Str("content_uri"), "mxc://test.local/")
+		hdr := convBearer(tok)
+		hdr.Set("Content-Type", "text/plain")
+		before := len(mediaSpamCallsOf("ms-concurrent"))
+		first := make(chan testserver.Response, 1)
+		go func() { first <- s.DoHeaders(t, "PUT", "/_matrix/media/v3/upload/test.local/"+id, hdr, []byte("one")) }()
+		for len(mediaSpamCallsOf("ms-concurrent")) == before {
+			time.Sleep(10 * time.Millisecond) // until the first PUT is in the spam check
+		}
+		convExpect(t, s.DoHeaders(t, "PUT", "/_matrix/media/v3/upload/test.local/"+id, hdr, []byte("two")), 409, "M_CANNOT_OVERWRITE_MEDIA", "Media ID cannot be overwritten")
+		convExpect(t, <-first, 500, "M_UNKNOWN", "Internal server error") // the checker timed out
+		mediaExpectNothingLeft(t, s, id, true)
+	})
 }

@@ -84,7 +84,31 @@ func (f files) tempFile(pattern string) (*os.File, error) {
 	return t, nil
 }
 
-// place moves a checked temporary file to its final path.
+// errFileExists: placeNew found a file at the final path.
+var errFileExists = errors.New("media: file exists")
+
+// placeNew moves a checked temporary file to a final path that must not
+// exist yet (a hard link, then the temporary name removed), so that it
+// never replaces another upload's file.
+func (f files) placeNew(tmp, final string) error {
+	if err := os.MkdirAll(filepath.Dir(final), 0o750); err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	err := os.Link(tmp, final)
+	if errors.Is(err, os.ErrExist) {
+		return errFileExists
+	}
+	if err != nil {
+		// A file system without hard links: the media ID is checked not
+		// to have content already, so a rename is as good.
+		return f.place(tmp, final)
+	}
+	_ = os.Remove(tmp)
+	return nil
+}
+
+// place moves a checked temporary file to its final path, replacing what
+// is there (thumbnails: the same size made twice is the same file).
 func (f files) place(tmp, final string) error {
 	if err := os.MkdirAll(filepath.Dir(final), 0o750); err != nil {
 		return fmt.Errorf("media: %w", err)

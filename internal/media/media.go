@@ -255,7 +255,10 @@ func (s *Service) Store(ctx context.Context, u Upload) (mediaID string, err erro
 	if err != nil {
 		return "", err
 	}
-	if err = s.files.place(tmpName, final); err != nil {
+	if err = s.files.placeNew(tmpName, final); err != nil {
+		if errors.Is(err, errFileExists) {
+			err = httpx.NewError(http.StatusConflict, "M_CANNOT_OVERWRITE_MEDIA", "Media ID already has content")
+		}
 		return "", err
 	}
 	placed = final
@@ -266,12 +269,9 @@ func (s *Service) Store(ctx context.Context, u Upload) (mediaID string, err erro
 	} else {
 		err = s.store.SetLocalMediaContent(ctx, m)
 		if errors.Is(err, storage.ErrMediaExists) {
-			// Written by another server over the same database since
-			// BeginUpload: keep theirs (the file of the same name is
-			// theirs too, as rename replaced it; the bytes are ours, which
-			// is as good as theirs for a second upload to one ID).
-			placed = ""
-			return "", httpx.NewError(http.StatusConflict, "M_CANNOT_OVERWRITE_MEDIA", "Media ID already has content")
+			// Content recorded since BeginUpload (by another server over
+			// the same database): ours goes.
+			err = httpx.NewError(http.StatusConflict, "M_CANNOT_OVERWRITE_MEDIA", "Media ID already has content")
 		}
 	}
 	if err != nil {
