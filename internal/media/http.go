@@ -235,6 +235,7 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) error {
 // authentication (and without media uploaded under
 // enable_authenticated_media), authenticated ones for every user.
 func (h *Handler) serveDownload(w http.ResponseWriter, r *http.Request, legacy bool) error {
+	setSecurityHeaders(w.Header())
 	serverName := r.PathValue("serverName")
 	if err := checkServerName(serverName); err != nil {
 		return err
@@ -244,7 +245,6 @@ func (h *Handler) serveDownload(w http.ResponseWriter, r *http.Request, legacy b
 			return err
 		}
 	}
-	setSecurityHeaders(w.Header())
 	d, err := wait(r)
 	if err != nil {
 		return err
@@ -295,6 +295,7 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) error {
 
 // serveThumbnail answers both thumbnail endpoints.
 func (h *Handler) serveThumbnail(w http.ResponseWriter, r *http.Request, legacy bool) error {
+	setSecurityHeaders(w.Header())
 	serverName := r.PathValue("serverName")
 	if err := checkServerName(serverName); err != nil {
 		return err
@@ -304,7 +305,6 @@ func (h *Handler) serveThumbnail(w http.ResponseWriter, r *http.Request, legacy 
 			return err
 		}
 	}
-	setSecurityHeaders(w.Header())
 	width, err := queryInt(r, "width", 0, true)
 	if err != nil {
 		return err
