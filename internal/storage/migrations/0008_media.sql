@@ -1,4 +1,4 @@
--- Sluice schema version 7: the media repository (Synapse's tables, with
+-- Sluice schema version 8: the media repository (Synapse's tables, with
 -- the columns Sluice uses).
 
 -- One row per local media ID. media_length is NULL while a media ID made by
