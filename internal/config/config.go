@@ -55,6 +55,8 @@ type Config struct {
 	LimitProfileRequestsToUsersWhoShareRooms bool              `yaml:"limit_profile_requests_to_users_who_share_rooms"`
 	UserDirectory                            UserDirectory     `yaml:"user_directory"`
 	RCUserDirectory                          *ratelimit.Config `yaml:"rc_user_directory"`
+	// The media repository's keys (media.go).
+	Media `yaml:",inline"`
 
 	// Path is the file the configuration was read from ("" if built in code).
 	Path string `yaml:"-"`
@@ -289,7 +291,7 @@ func (c *Config) Resolve(p string) string {
 var resourceNames = map[string]bool{
 	"client": true, "metrics": true, "health": true,
 	"federation": true, "keys": true, // so far: the server key endpoint
-	"media": false, "openid": false, "replication": false, "static": false, "consent": false,
+	"media": true, "openid": false, "replication": false, "static": false, "consent": false,
 }
 
 // ServedResource reports whether Sluice serves a resource name (the others
@@ -435,6 +437,9 @@ func (c *Config) validate(root *yaml.Node) error {
 		if rc.PerSecond < 0 || rc.BurstCount < 0 {
 			return fail(key, "per_second and burst_count must not be negative")
 		}
+	}
+	if err := c.validateMedia(fail); err != nil {
+		return err
 	}
 	if c.BcryptRounds == 0 {
 		c.BcryptRounds = 12

@@ -296,7 +296,7 @@ func TestParseInvalid(t *testing.T) {
 		msg  string // a substring of the message
 	}{
 		{"unknown top-level key", base + "enable_registraton: true\n", "enable_registraton", 3, "unknown key"},
-		{"unknown top-level key from Synapse", base + "max_upload_size: 50M\n", "max_upload_size", 3, "unknown key"},
+		{"unknown top-level key from Synapse", base + "url_preview_enabled: true\n", "url_preview_enabled", 3, "unknown key"},
 		{"path is not a key", base + "path: /x\n", "path", 3, "unknown key"},
 		{"unknown nested key", base + "listeners:\n  - port: 8008\n    type: http\n    resouces: [{names: [client]}]\n",
 			"listeners[0].resouces", 6, "unknown key"},
@@ -559,7 +559,7 @@ func TestErrorText(t *testing.T) {
 func TestServedResource(t *testing.T) {
 	for name, want := range map[string]bool{
 		"client": true, "federation": true, "keys": true, "metrics": true, "health": true,
-		"media": false, "openid": false, "replication": false, "static": false, "consent": false, "clien": false,
+		"media": true, "openid": false, "replication": false, "static": false, "consent": false, "clien": false,
 	} {
 		if got := config.ServedResource(name); got != want {
 			t.Errorf("ServedResource(%q) = %v, want %v", name, got, want)
@@ -643,4 +643,45 @@ func TestGenerateCommentedOptions(t *testing.T) {
 	}
 	eq(t, "public_baseurl", c.PublicBaseURL, "https://matrix.example.org/")
 	eq(t, "enable_registration", c.EnableRegistration, true)
+}
+
+func TestMediaKeys(t *testing.T) {
+	base := "server_name: example.org\nregistration_shared_secret: x\n"
+	c, err := config.Parse([]byte(base), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxUploadSize != 50<<20 || c.MaxImagePixels != 32<<20 || c.DynamicThumbnails || !c.AuthenticatedMedia() ||
+		len(c.ThumbnailSizes) != 5 || *c.MaxPendingMediaUploads != 5 || time.Duration(*c.UnusedExpirationTime) != 24*time.Hour ||
+		c.RCMediaCreate.PerSecond != 10 || c.RCMediaCreate.BurstCount != 50 {
+		t.Fatalf("defaults: %+v", c.Media)
+	}
+	c, err = config.Parse([]byte(base+"max_upload_size: 10K\nmax_image_pixels: 1000\nenable_authenticated_media: false\n"+
+		"dynamic_thumbnails: true\nthumbnail_sizes: [{width: 10, height: 20, method: scale}]\nunused_expiration_time: 1h\nmax_pending_media_uploads: 2\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxUploadSize != 10<<10 || c.MaxImagePixels != 1000 || !c.DynamicThumbnails || c.AuthenticatedMedia() ||
+		len(c.ThumbnailSizes) != 1 || c.ThumbnailSizes[0] != (config.ThumbnailSize{Width: 10, Height: 20, Method: "scale"}) ||
+		*c.MaxPendingMediaUploads != 2 || time.Duration(*c.UnusedExpirationTime) != time.Hour {
+		t.Fatalf("set: %+v", c.Media)
+	}
+	for _, tc := range []struct{ text, key string }{
+		{"max_upload_size: 50Q\n", "max_upload_size"},
+		{"max_upload_size: -1\n", "max_upload_size"},
+		{"thumbnail_sizes: [{width: 0, height: 20, method: scale}]\n", "thumbnail_sizes[0]"},
+		{"thumbnail_sizes: [{width: 10, height: 20, method: zoom}]\n", "thumbnail_sizes[0].method"},
+		{"max_pending_media_uploads: -1\n", "max_pending_media_uploads"},
+		{"rc_media_create: {per_second: -1, burst_count: 1}\n", "rc_media_create"},
+	} {
+		_, err := config.Parse([]byte(base+tc.text), "")
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%q: error %v, want one naming %s", tc.text, err, tc.key)
+		}
+	}
+	for in, want := range map[string]int64{"50M": 50 << 20, "1G": 1 << 30, "12": 12, "3K": 3072, "1T": 1 << 40} {
+		if got, err := config.ParseByteSize(in); err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
 }

@@ -193,8 +193,9 @@ func InfoFrom(ctx context.Context) *RequestInfo {
 
 var requestCounter atomic.Uint64
 
-// Middleware wraps the whole server: request ID, CORS, OPTIONS, body limit,
-// panic recovery and request logs.
+// Middleware wraps the whole server: request ID, CORS, OPTIONS, body limit
+// (except for media uploads, see bodyLimitExempt), panic recovery and
+// request logs.
 func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -221,14 +222,16 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			sw.WriteHeader(http.StatusNoContent)
 			return
 		}
-		if r.ContentLength > MaxBodySize {
-			w.Header().Set("Connection", "close")
-			WriteError(sw, r, tooLarge(MaxBodySize))
-			return
+		if !bodyLimitExempt(r) {
+			if r.ContentLength > MaxBodySize {
+				w.Header().Set("Connection", "close")
+				WriteError(sw, r, tooLarge(MaxBodySize))
+				return
+			}
+			// The server's own writer, not the wrapper: hitting the limit
+			// then makes net/http close the connection after the 413.
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
 		}
-		// The server's own writer, not the wrapper: hitting the limit then
-		// makes net/http close the connection after the 413.
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
 		next.ServeHTTP(sw, r)
 	})
 }

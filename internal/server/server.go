@@ -27,6 +27,7 @@ import (
 	"github.com/sluice-im/sluice/internal/directory"
 	"github.com/sluice-im/sluice/internal/httpx"
 	"github.com/sluice-im/sluice/internal/keyserver"
+	"github.com/sluice-im/sluice/internal/media"
 	"github.com/sluice-im/sluice/internal/modhost"
 	"github.com/sluice-im/sluice/internal/mx/event"
 	"github.com/sluice-im/sluice/internal/notifier"
@@ -55,6 +56,7 @@ type Server struct {
 	dir      *directory.Service
 	profiles *profiles.Service
 	userdir  *userdir.Service
+	media    *media.Service
 	key      signingkey.Key
 	// registrationLimiter is shared by every listener's client API.
 	registrationLimiter *ratelimit.Limiter
@@ -160,6 +162,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, options ...O
 	s.dir = newDirectory(cfg, s.store, s.rooms, s.host, s.accounts, log)
 	s.sync = syncapi.New(s.store, s.notifier, s.typing, s.store, log.With("component", "sync"))
 	s.newProfileServices()
+	if err := s.newMedia(); err != nil {
+		s.typing.Close()
+		s.store.Close()
+		return nil, err
+	}
 	s.accounts.Limits = accounts.Limits{
 		LoginAddress: ratelimit.New(*cfg.RCLogin.Address),
 		LoginAccount: ratelimit.New(*cfg.RCLogin.Account),
@@ -255,6 +262,9 @@ func (s *Server) Handler(l config.Listener) http.Handler {
 
 			RequireAuthForProfileRequests: s.cfg.RequireAuthForProfileRequests,
 		}, s.store, s.accounts, s.rooms).Register(rt)
+	}
+	if names["client"] || names["media"] {
+		media.NewHandler(s.media, s.accounts).Register(rt)
 	}
 	if names["metrics"] && s.cfg.EnableMetrics {
 		rt.Handle("GET /_synapse/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))

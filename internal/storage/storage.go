@@ -136,4 +136,5 @@ type Store interface {
 	FilterStore
 	ReceiptStore
 	ProfileStore
+	MediaStore
 }
