@@ -16,6 +16,8 @@ import (
 	"errors"
 	"strings"
 	"unicode"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/sluice-im/sluice/modules/wasm/guest"
 )
@@ -72,13 +74,36 @@ func checkEvent(ev guest.Event) (guest.Decision, error) {
 	if !ok {
 		return guest.Allow, nil
 	}
-	body = strings.ToLower(body)
+	body = lower(body)
 	for _, w := range words {
 		if containsWord(body, w) {
 			return guest.Deny(errcode), nil
 		}
 	}
 	return guest.Allow, nil
+}
+
+// lowerBuf is reused across calls: an instance serves one call at a time.
+var lowerBuf []byte
+
+// lower is strings.ToLower without an allocation per call for ASCII text
+// (allocation is what a Go guest pays most for). The result is only valid
+// until the next call.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.ToLower(s)
+		}
+	}
+	lowerBuf = lowerBuf[:0]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lowerBuf = append(lowerBuf, c)
+	}
+	return unsafe.String(unsafe.SliceData(lowerBuf), len(lowerBuf))
 }
 
 // containsWord reports whether w occurs in s with no letter or digit
