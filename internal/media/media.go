@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -70,7 +71,16 @@ type Service struct {
 	// upload_media lock).
 	mu        sync.Mutex
 	uploading map[string]bool
+
+	// thumbnailing admits that many decode-and-render jobs at once: a
+	// decoded image of max_image_pixels can take over 100 MB, so the
+	// number of them alive at once is what bounds the memory.
+	thumbnailing chan struct{}
 }
+
+// thumbnailJobs is how many images are decoded and thumbnailed at once:
+// half the CPUs Go uses, at least one.
+func thumbnailJobs() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // New makes the service. The media store directory is created if missing.
 func New(o Options, store storage.MediaStore, spam SpamChecker) (*Service, error) {
@@ -80,7 +90,8 @@ func New(o Options, store storage.MediaStore, spam SpamChecker) (*Service, error
 	if err := os.MkdirAll(o.Path, 0o750); err != nil {
 		return nil, fmt.Errorf("media: media store: %w", err)
 	}
-	return &Service{opts: o, store: store, spam: spam, files: files{root: o.Path}, log: o.Logger, uploading: map[string]bool{}}, nil
+	return &Service{opts: o, store: store, spam: spam, files: files{root: o.Path}, log: o.Logger, uploading: map[string]bool{},
+		thumbnailing: make(chan struct{}, thumbnailJobs())}, nil
 }
 
 // MaxUploadSize is max_upload_size.

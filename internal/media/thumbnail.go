@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -159,9 +160,85 @@ func renderRaw(src image.Image, w, h int, method string) *image.RGBA {
 			sr = image.Rect(b.Min.X+left, b.Min.Y, b.Min.X+left+used, b.Max.Y)
 		}
 	}
+	// A large source is first shrunk by a whole factor with a box filter,
+	// to between one and two times the thumbnail: the kernel scaler's
+	// working buffer is (thumbnail width x source height) x 32 bytes, which
+	// for a 6000x5000 source is over 100 MB per thumbnail.
+	if f := min(sr.Dx()/w, sr.Dy()/h); f >= 2 {
+		src = reduce(src, sr, f)
+		sr = src.Bounds()
+	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.CatmullRom.Scale(dst, dst.Bounds(), src, sr, draw.Src, nil)
 	return dst
+}
+
+// reduce shrinks the part r of src by the whole factor f: each pixel of
+// the result is the average of an f x f block (a box filter, which also
+// keeps the shrink from aliasing). Edge rows and columns that do not fill
+// a block are dropped (less than one pixel of the result). It allocates
+// the result and one row of sums.
+func reduce(src image.Image, r image.Rectangle, f int) *image.RGBA {
+	ow, oh := r.Dx()/f, r.Dy()/f
+	dst := image.NewRGBA(image.Rect(0, 0, ow, oh))
+	at := pixelReader(src)
+	sums := make([]uint32, ow*4)
+	n := uint32(f * f)
+	for oy := 0; oy < oh; oy++ {
+		clear(sums)
+		for y := r.Min.Y + oy*f; y < r.Min.Y+(oy+1)*f; y++ {
+			x := r.Min.X
+			for ox := 0; ox < ow; ox++ {
+				s := sums[ox*4 : ox*4+4]
+				for range f {
+					cr, cg, cb, ca := at(x, y)
+					s[0] += uint32(cr)
+					s[1] += uint32(cg)
+					s[2] += uint32(cb)
+					s[3] += uint32(ca)
+					x++
+				}
+			}
+		}
+		row := dst.Pix[oy*dst.Stride : oy*dst.Stride+ow*4]
+		for i, v := range sums {
+			row[i] = uint8(v / n)
+		}
+	}
+	return dst
+}
+
+// pixelReader returns a function reading premultiplied 8-bit RGBA at
+// (x, y), direct for the types the decoders produce (image.At through an
+// interface allocates per pixel for some of them).
+func pixelReader(src image.Image) func(x, y int) (r, g, b, a uint8) {
+	switch m := src.(type) {
+	case *image.RGBA:
+		return func(x, y int) (uint8, uint8, uint8, uint8) {
+			i := m.PixOffset(x, y)
+			return m.Pix[i], m.Pix[i+1], m.Pix[i+2], m.Pix[i+3]
+		}
+	case *image.NRGBA:
+		return func(x, y int) (uint8, uint8, uint8, uint8) {
+			i := m.PixOffset(x, y)
+			a := uint32(m.Pix[i+3])
+			return uint8(uint32(m.Pix[i]) * a / 255), uint8(uint32(m.Pix[i+1]) * a / 255), uint8(uint32(m.Pix[i+2]) * a / 255), uint8(a)
+		}
+	case *image.Gray:
+		return func(x, y int) (uint8, uint8, uint8, uint8) {
+			v := m.Pix[m.PixOffset(x, y)]
+			return v, v, v, 0xff
+		}
+	case *image.YCbCr:
+		return func(x, y int) (uint8, uint8, uint8, uint8) {
+			r, g, b := color.YCbCrToRGB(m.Y[m.YOffset(x, y)], m.Cb[m.COffset(x, y)], m.Cr[m.COffset(x, y)])
+			return r, g, b, 0xff
+		}
+	}
+	return func(x, y int) (uint8, uint8, uint8, uint8) {
+		r, g, b, a := src.At(x, y).RGBA()
+		return uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)
+	}
 }
 
 // encode writes img as typ (image/jpeg at quality 80, as Synapse's
@@ -229,6 +306,11 @@ func (s *Service) generateThumbnails(ctx context.Context, m storage.LocalMedia, 
 	if _, ok := thumbnailTypes[baseType(m.MediaType)]; !ok || len(s.opts.ThumbnailSizes) == 0 {
 		return nil
 	}
+	release, err := s.admitThumbnailing(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	src, err := decodeImage(path, s.opts.MaxImagePixels)
 	if err != nil {
 		return err
@@ -399,6 +481,11 @@ func (s *Service) makeExact(ctx context.Context, m storage.LocalMedia, spec thum
 	if err != nil {
 		return Thumbnail{}, err
 	}
+	release, err := s.admitThumbnailing(ctx)
+	if err != nil {
+		return Thumbnail{}, err
+	}
+	defer release()
 	src, err := decodeImage(path, s.opts.MaxImagePixels)
 	if errors.Is(err, os.ErrNotExist) {
 		return Thumbnail{}, ErrNotFound
@@ -415,6 +502,17 @@ func (s *Service) makeExact(ctx context.Context, m storage.LocalMedia, spec thum
 		return Thumbnail{}, err
 	}
 	return s.existing(t)
+}
+
+// admitThumbnailing waits for one of the thumbnailing slots (or for ctx
+// to end) and returns its release.
+func (s *Service) admitThumbnailing(ctx context.Context) (func(), error) {
+	select {
+	case s.thumbnailing <- struct{}{}:
+		return func() { <-s.thumbnailing }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // selectThumbnail is Synapse's _select_thumbnail: among the thumbnails of
