@@ -229,6 +229,9 @@ func generateConfig(args []string, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(text)
 		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o750); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err

@@ -176,7 +176,15 @@ func TestGenerateConfigFile(t *testing.T) {
 	if again, _ := os.ReadFile(path); !bytes.Equal(again, first) {
 		t.Error("generate-config -o overwrote an existing file")
 	}
-	code, _, errOut = run(t, "", "generate-config", "-o", filepath.Join(t.TempDir(), "no", "such", "dir.yaml"))
+	// Missing directories are made (sluice-data/ on a first run).
+	nested := filepath.Join(t.TempDir(), "new", "dir", "sluice.yaml")
+	if code, _, errOut = run(t, "", "generate-config", "-o", nested); code != 0 {
+		t.Errorf("new directory: exit %d, stderr %q", code, errOut)
+	} else if _, err := config.Load(nested); err != nil {
+		t.Errorf("written configuration does not load: %v", err)
+	}
+	// A path under a regular file cannot be written.
+	code, _, errOut = run(t, "", "generate-config", "-o", filepath.Join(path, "dir.yaml"))
 	if code != 1 || errOut == "" {
 		t.Errorf("unwritable path: exit %d, stderr %q", code, errOut)
 	}

@@ -33,5 +33,33 @@ func TestHostileInputs(t *testing.T) {
 		}
 		// Paths ServeMux would redirect are unknown, as JSON.
 		s.Do(t, "GET", "/_matrix/client/v3//login", nil, "").Expect(t, 404, "M_UNRECOGNIZED")
+
+		// A NUL byte anywhere in a path or query (found on the directory,
+		// media and send endpoints, 500 on PostgreSQL) is refused before
+		// any endpoint sees it.
+		id, tok := s.Register(t, "nulpaths", "pw")
+		room := s.Do(t, "POST", "/_matrix/client/v3/createRoom", map[string]any{}, tok).Expect(t, 200, "").Str("room_id")
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/_matrix/client/v3/directory/list/room/%00"},
+			{"GET", "/_matrix/media/v3/download/test.local/a%00b"},
+			{"GET", "/_matrix/media/v3/thumbnail/test.local/a%00b?width=1&height=1"},
+			{"GET", "/_matrix/client/v1/media/download/test.local/a%00b"},
+			{"PUT", "/_matrix/media/v3/upload/test.local/a%00b"},
+			{"GET", "/_matrix/client/v3/rooms/%00/aliases"},
+			{"PUT", "/_matrix/client/v3/directory/list/room/%00"},
+			{"PUT", "/_matrix/client/v3/rooms/" + room + "/send/m.room.message/a%00"},
+			{"GET", "/_matrix/client/v3/publicRooms?since=%00"},
+			{"POST", "/_matrix/media/v3/upload?filename=a%00.png"},
+		} {
+			r := s.Do(t, c.method, c.path, map[string]any{}, tok)
+			if r.Status != 400 || r.Str("errcode") != "M_INVALID_PARAM" {
+				t.Errorf("%s %s: %d %s, want 400 M_INVALID_PARAM", c.method, c.path, r.Status, r.Raw)
+			}
+		}
+		// In bodies: an alias for a room ID with a NUL byte names no room,
+		// and a profile field with one is refused.
+		s.Do(t, "PUT", "/_matrix/client/v3/directory/room/%23nul:test.local", map[string]any{"room_id": room + "\u0000"}, tok).Expect(t, 400, "M_UNKNOWN") // "Room does not exist", Synapse's
+		s.Do(t, "PUT", "/_matrix/client/v3/profile/"+id+"/displayname", map[string]any{"displayname": "a\u0000b"}, tok).Expect(t, 400, "M_INVALID_PARAM")
+		s.Do(t, "PUT", "/_matrix/client/v3/profile/"+id+"/avatar_url", map[string]any{"avatar_url": "mxc://a/\u0000"}, tok).Expect(t, 400, "M_INVALID_PARAM")
 	})
 }

@@ -66,8 +66,8 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // ParseByteSize parses a Synapse size ("50M", "32K", "1G", "1024").
-func ParseByteSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
+func ParseByteSize(text string) (int64, error) {
+	s := strings.TrimSpace(text)
 	mult := int64(1)
 	if s != "" {
 		switch s[len(s)-1] {
@@ -86,10 +86,10 @@ func ParseByteSize(s string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return 0, fmt.Errorf("invalid size %q (use e.g. 50M, 512K, 1G or an integer of bytes)", s)
+		return 0, fmt.Errorf("invalid size %q (use a whole number with an optional unit: 50M, 512K, 1G, or bytes)", text)
 	}
 	if v > math.MaxInt64/mult {
-		return 0, fmt.Errorf("size %q is too large", s)
+		return 0, fmt.Errorf("size %q is too large", text)
 	}
 	return v * mult, nil
 }

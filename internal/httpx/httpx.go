@@ -222,6 +222,13 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			sw.WriteHeader(http.StatusNoContent)
 			return
 		}
+		if strings.IndexByte(r.URL.Path, 0) >= 0 || strings.Contains(r.URL.RawQuery, "%00") {
+			// No Matrix identifier, token or parameter holds a NUL byte,
+			// and PostgreSQL refuses one in a query: answer here rather
+			// than with a 500 from deep inside an endpoint.
+			WriteError(sw, r, NewError(http.StatusBadRequest, "M_INVALID_PARAM", "The request path or query contains a NUL character"))
+			return
+		}
 		if !bodyLimitExempt(r) {
 			if r.ContentLength > MaxBodySize {
 				w.Header().Set("Connection", "close")

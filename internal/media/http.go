@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"os"
 	"strconv"
@@ -393,7 +394,10 @@ var inlineTypes = map[string]bool{
 // a percent-encoded filename* with the utf-8 charset.
 func ContentDisposition(mediaType, uploadName string) string {
 	d := "attachment"
-	if t, _, _ := strings.Cut(strings.ToLower(mediaType), ";"); inlineTypes[t] {
+	// The whole type must parse as one media type: a browser reads
+	// "text/plain;, text/html" as its last type, text/html, while a check
+	// of the part before ";" sees text/plain (Synapse serves that inline).
+	if t, _, err := mime.ParseMediaType(mediaType); err == nil && !strings.Contains(mediaType, ",") && inlineTypes[t] {
 		d = "inline"
 	}
 	if uploadName == "" {

@@ -15,6 +15,10 @@ func TestContentHeaders(t *testing.T) {
 		{"Text/HTML", "", "attachment", "Text/HTML; charset=UTF-8"},
 		{"image/svg+xml", "", "attachment", "image/svg+xml; charset=UTF-8"},
 		{"text/plain; charset=latin1", "", "inline", "text/plain; charset=latin1"},
+		// A browser takes the last of comma-separated types: text/html.
+		{"text/plain;, text/html", "", "attachment", "text/plain;, text/html"},
+		{"text/plain, text/html", "", "attachment", "text/plain, text/html"},
+		{"image/png;;", "", "attachment", "image/png;;"},
 		{"", "x", "attachment; filename=x", "application/octet-stream"},
 		{"application/pdf", "a b", "attachment; filename*=utf-8''a%20b", "application/pdf"},
 		{"application/pdf", "a/b\"c", "attachment; filename*=utf-8''a/b%22c", "application/pdf"},

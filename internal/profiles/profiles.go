@@ -205,6 +205,11 @@ func (s *Service) Set(ctx context.Context, p SetParams) error {
 	if !ok {
 		return httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", fmt.Sprintf("'%s' must be a string", p.Field))
 	}
+	if strings.IndexByte(v, 0) >= 0 {
+		// PostgreSQL cannot store it (Synapse answers 500 there); SQLite
+		// would, and copy it into every member event.
+		return httpx.NewError(http.StatusBadRequest, "M_INVALID_PARAM", fmt.Sprintf("'%s' must not contain a NUL character", p.Field))
+	}
 	var err error
 	switch p.Field {
 	case DisplayName:

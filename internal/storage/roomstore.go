@@ -37,6 +37,9 @@ ON CONFLICT (room_id) DO NOTHING`, r.RoomID, r.Version, r.Creator, r.CreatedTS)
 }
 
 func (s *sqlStore) GetRoom(ctx context.Context, roomID string) (Room, error) {
+	if checkText(roomID) != nil {
+		return Room{}, ErrNotFound // no room ID has a NUL byte (PostgreSQL would refuse the query)
+	}
 	r := Room{RoomID: roomID}
 	err := s.r.QueryRowContext(ctx, `SELECT room_version, creator, creation_ts FROM rooms WHERE room_id = $1`, roomID).
 		Scan(&r.Version, &r.Creator, &r.CreatedTS)
