@@ -54,22 +54,62 @@ func LogError(msg string) { hostLog(1, strPtr(msg), uint32(len(msg))) }
 // instance never overlap).
 var buf = make([]byte, 4096)
 
-// fetch reads a value the host copies into guest memory: it asks with the
-// shared buffer, and again with a big enough one when the value is larger.
-// ok is false when the host has no such value.
-func fetch(read func(p unsafe.Pointer, capacity uint32) int32) (b []byte, ok bool) {
-	n := read(unsafe.Pointer(&buf[0]), uint32(len(buf)))
-	if n < 0 {
-		return nil, false
-	}
+// Readers of the host's values. Each asks with the shared buffer first,
+// and again with a big enough one when the value is larger; ok is false
+// when the host has no such value. They are written out, not built from a
+// closure: a Go guest pays for every allocation, and a call here is on the
+// path of every callback.
+
+func grow(n int32) bool {
 	if int(n) > len(buf) {
 		buf = make([]byte, int(n))
-		n = read(unsafe.Pointer(&buf[0]), uint32(len(buf)))
-		if n < 0 || int(n) > len(buf) {
-			return nil, false
-		}
+		return true
+	}
+	return false
+}
+
+func readArg(i uint32) ([]byte, bool) {
+	n := hostArg(i, unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	if n >= 0 && grow(n) {
+		n = hostArg(i, unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	}
+	if n < 0 || int(n) > len(buf) {
+		return nil, false
 	}
 	return buf[:n], true
+}
+
+func readEventField(f uint32) ([]byte, bool) {
+	n := hostEventField(f, unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	if n >= 0 && grow(n) {
+		n = hostEventField(f, unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	}
+	if n < 0 || int(n) > len(buf) {
+		return nil, false
+	}
+	return buf[:n], true
+}
+
+func readContentString(key string) ([]byte, bool) {
+	n := hostContentString(strPtr(key), uint32(len(key)), unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	if n >= 0 && grow(n) {
+		n = hostContentString(strPtr(key), uint32(len(key)), unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	}
+	if n < 0 || int(n) > len(buf) {
+		return nil, false
+	}
+	return buf[:n], true
+}
+
+func readConfig() []byte {
+	n := hostConfig(unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	if n >= 0 && grow(n) {
+		n = hostConfig(unsafe.Pointer(&buf[0]), uint32(len(buf)))
+	}
+	if n < 0 || int(n) > len(buf) {
+		return nil
+	}
+	return buf[:n]
 }
 
 func strPtr(s string) unsafe.Pointer {
@@ -80,12 +120,12 @@ func strPtr(s string) unsafe.Pointer {
 }
 
 func argString(i uint32) string {
-	b, _ := fetch(func(p unsafe.Pointer, c uint32) int32 { return hostArg(i, p, c) })
+	b, _ := readArg(i)
 	return string(b)
 }
 
 func argBytes(i uint32) []byte {
-	b, ok := fetch(func(p unsafe.Pointer, c uint32) int32 { return hostArg(i, p, c) })
+	b, ok := readArg(i)
 	if !ok {
 		return nil
 	}
@@ -93,7 +133,7 @@ func argBytes(i uint32) []byte {
 }
 
 func eventField(f uint32) (string, bool) {
-	b, ok := fetch(func(p unsafe.Pointer, c uint32) int32 { return hostEventField(f, p, c) })
+	b, ok := readEventField(f)
 	return string(b), ok
 }
 
@@ -117,21 +157,19 @@ func (Event) OriginServerTS() int64 { return hostEventTS() }
 // ContentString returns a top-level string field of the content and
 // whether it is there (and a string).
 func (Event) ContentString(key string) (string, bool) {
-	b, ok := fetch(func(p unsafe.Pointer, c uint32) int32 {
-		return hostContentString(strPtr(key), uint32(len(key)), p, c)
-	})
+	b, ok := readContentString(key)
 	return string(b), ok
 }
 
 // ContentJSON is the event's content as JSON.
 func (Event) ContentJSON() []byte {
-	b, _ := fetch(func(p unsafe.Pointer, c uint32) int32 { return hostEventField(fieldContent, p, c) })
+	b, _ := readEventField(fieldContent)
 	return append([]byte(nil), b...)
 }
 
 // JSON is the whole event as JSON (the federation format).
 func (Event) JSON() []byte {
-	b, _ := fetch(func(p unsafe.Pointer, c uint32) int32 { return hostEventField(fieldJSON, p, c) })
+	b, _ := readEventField(fieldJSON)
 	return append([]byte(nil), b...)
 }
 
@@ -185,8 +223,7 @@ func start() int32 {
 		return fail(errNotRegistered)
 	}
 	if registered.Init != nil {
-		cfg, _ := fetch(hostConfig)
-		if err := registered.Init(append([]byte(nil), cfg...)); err != nil {
+		if err := registered.Init(append([]byte(nil), readConfig()...)); err != nil {
 			return fail(err)
 		}
 	}
