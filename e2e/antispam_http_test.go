@@ -136,6 +136,10 @@ func TestAntispamHTTPForwardsCallbacks(t *testing.T) {
 	s.Do(t, "POST", roomCS("rooms", room, "invite"), map[string]any{"user_id": c.bob.ID}, c.alice.Token).Expect(t, 200, "")
 	s.Do(t, "POST", roomCS("rooms", room, "join"), map[string]any{}, c.bob.Token).Expect(t, 200, "")
 	evID := s.Do(t, "PUT", roomCS("rooms", room, "send", "m.room.message", "t1"), map[string]any{"msgtype": "m.text", "body": "hello policy"}, c.bob.Token).Expect(t, 200, "").Str("event_id")
+	// check_username_for_spam: bob shares a room with alice now.
+	if r := s.Do(t, "POST", roomCS("user_directory", "search"), map[string]any{"search_term": "bob"}, c.alice.Token).Expect(t, 200, ""); !strings.Contains(string(r.Raw), c.bob.ID) {
+		t.Errorf("the search lost bob: %s", r.Raw)
+	}
 	// user_may_publish_room.
 	s.Do(t, "PUT", roomCS("directory", "list", "room", room), map[string]any{"visibility": "public"}, c.alice.Token).Expect(t, 200, "")
 	// check_login_for_spam.
@@ -147,6 +151,7 @@ func TestAntispamHTTPForwardsCallbacks(t *testing.T) {
 		"user_may_create_room":       `{"user_id":"@alice:test.local"}`,
 		"user_may_create_room_alias": `{"room_alias":"#policy:test.local","user_id":"@alice:test.local"}`,
 		"user_may_publish_room":      `{"room_id":"` + room + `","user_id":"@alice:test.local"}`,
+		"check_username_for_spam":    `{"requester_id":"@alice:test.local","user_profile":{"avatar_url":null,"display_name":"bob","user_id":"@bob:test.local"}}`,
 		"user_may_invite":            `{"invitee":"@bob:test.local","inviter":"@alice:test.local","room_id":"` + room + `"}`,
 		"user_may_join_room":         `{"is_invited":true,"room":"` + room + `","user":"@bob:test.local"}`,
 		"check_login_for_spam":       `{"auth_provider_id":null,"device_id":"DEV1","initial_display_name":null,"request_info":[["policy-test/1","127.0.0.1"]],"user_id":"@bob:test.local"}`,
@@ -164,6 +169,11 @@ func TestAntispamHTTPForwardsCallbacks(t *testing.T) {
 		if got := jsonOf(r.Body); got != body {
 			t.Errorf("%s body:\n got %s\nwant %s", path, got, body)
 		}
+	}
+	// A rejection of check_username_for_spam leaves the user out.
+	p.answer("check_username_for_spam", policyAnswer{status: 403, body: `{"errcode":"M_FORBIDDEN"}`})
+	if r := s.Do(t, "POST", roomCS("user_directory", "search"), map[string]any{"search_term": "bob"}, c.alice.Token).Expect(t, 200, ""); strings.Contains(string(r.Raw), c.bob.ID) {
+		t.Errorf("a user the policy server called spammy is in the results: %s", r.Raw)
 	}
 	// check_event_for_spam: the client format (no hashes, signatures,
 	// auth/prev events, depth) with the event ID, for the message only
