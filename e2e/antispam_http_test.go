@@ -24,6 +24,7 @@ import (
 // policyRequest is one request the policy server received.
 type policyRequest struct {
 	Path          string
+	RemoteAddr    string
 	Authorization string
 	ContentType   string
 	Body          map[string]any
@@ -55,7 +56,7 @@ func newPolicyServer(t *testing.T) *policyServer {
 		_ = json.Unmarshal(raw, &body)
 		path := strings.TrimPrefix(r.URL.Path, "/_meowlnir/antispam/mgmt/")
 		p.mu.Lock()
-		p.reqs = append(p.reqs, policyRequest{Path: path, Authorization: r.Header.Get("Authorization"), ContentType: r.Header.Get("Content-Type"), Body: body, Raw: string(raw)})
+		p.reqs = append(p.reqs, policyRequest{Path: path, RemoteAddr: r.RemoteAddr, Authorization: r.Header.Get("Authorization"), ContentType: r.Header.Get("Content-Type"), Body: body, Raw: string(raw)})
 		a, ok := p.answers[path]
 		p.mu.Unlock()
 		p.got <- path
@@ -169,6 +170,18 @@ func TestAntispamHTTPForwardsCallbacks(t *testing.T) {
 		if got := jsonOf(r.Body); got != body {
 			t.Errorf("%s body:\n got %s\nwant %s", path, got, body)
 		}
+	}
+	// The requests, one after the other, went over one kept-alive
+	// connection.
+	conns := map[string]bool{}
+	p.mu.Lock()
+	for _, r := range p.reqs {
+		conns[r.RemoteAddr] = true
+	}
+	n := len(p.reqs)
+	p.mu.Unlock()
+	if len(conns) != 1 {
+		t.Errorf("%d requests used %d connections; want one, reused", n, len(conns))
 	}
 	// A rejection of check_username_for_spam leaves the user out.
 	p.answer("check_username_for_spam", policyAnswer{status: 403, body: `{"errcode":"M_FORBIDDEN"}`})
