@@ -51,6 +51,11 @@ database:
 
 signing_key_path: signing.key   # generated when missing
 media_store_path: media
+# max_upload_size: 50M          # the largest media upload (Synapse's default)
+
+# As in Synapse, nobody may publish a room to the public room list until a
+# rule allows it. This allows everyone:
+# room_list_publication_rules: [{action: allow}]
 
 # Lets 'sluice register-user' and Synapse's tools create accounts. Keep it secret.
 registration_shared_secret: %[4]q
