@@ -14,13 +14,7 @@ import (
 // client sends must work, not only what our own tests send.
 func TestMatrixNio(t *testing.T) {
 	t.Parallel()
-	const python = "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		t.Skip("matrix-nio: /usr/bin/python3 not found; skipping")
-	}
-	if err := exec.Command(python, "-c", "import nio").Run(); err != nil {
-		t.Skip("matrix-nio: python3-matrix-nio is not installed (apt-get install python3-matrix-nio); skipping")
-	}
+	python := nioPython(t)
 	s := testserver.Start(t, testserver.Options{YAML: modRegistrationOn})
 	out, err := exec.Command(python, "testdata/nio_accounts.py", s.URL).CombinedOutput()
 	if err != nil {
@@ -44,13 +38,7 @@ func TestMatrixNio(t *testing.T) {
 // (as in Synapse).
 func TestMatrixNioMedia(t *testing.T) {
 	t.Parallel()
-	const python = "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		t.Skip("matrix-nio: /usr/bin/python3 not found; skipping")
-	}
-	if err := exec.Command(python, "-c", "import nio").Run(); err != nil {
-		t.Skip("matrix-nio: python3-matrix-nio is not installed (apt-get install python3-matrix-nio); skipping")
-	}
+	python := nioPython(t)
 	testserver.ForEachDB(t, testserver.Options{YAML: modRegistrationOn + "enable_authenticated_media: false\n"}, func(t *testing.T, s *testserver.Server) {
 		out, err := exec.Command(python, "testdata/nio_media.py", s.URL).CombinedOutput()
 		if err != nil {
@@ -65,4 +53,18 @@ func TestMatrixNioMedia(t *testing.T) {
 			t.Fatalf("nio saw:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))
 		}
 	})
+}
+
+// nioPython is the Python that has matrix-nio (Debian's), or skips the
+// test with one line saying why.
+func nioPython(t *testing.T) string {
+	t.Helper()
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("matrix-nio: /usr/bin/python3 not found; skipping")
+	}
+	if err := exec.Command(python, "-c", "import nio").Run(); err != nil {
+		t.Skip("matrix-nio: python3-matrix-nio is not installed (apt-get install python3-matrix-nio); skipping")
+	}
+	return python
 }
