@@ -371,3 +371,29 @@ func TestAntispamHTTPConfig(t *testing.T) {
 		t.Errorf("user_may_create_room was forwarded %d times though not enabled", n)
 	}
 }
+
+// TestAntispamHTTPTwoServers: two entries of the module, one policy server
+// each, both asked in order and told apart in the metrics.
+func TestAntispamHTTPTwoServers(t *testing.T) {
+	p1, p2 := newPolicyServer(t), newPolicyServer(t)
+	p2.answer("user_may_create_room", policyAnswer{status: 403, body: `{"errcode":"M_FORBIDDEN","error":"second says no"}`})
+	s := testserver.Start(t, testserver.Options{
+		YAML: roomRegistrationOn + "enable_metrics: true\nmodules:\n" +
+			antispamEntry("antispam.http", p1.baseURL(), "", "") + antispamEntry("antispam.http", p2.baseURL(), "", ""),
+		Listeners: "listeners:\n  - port: 0\n    bind_addresses: ['127.0.0.1']\n    type: http\n    resources: [{names: [client, metrics]}]\n",
+	})
+	alice := roomRegister(t, s, "alice")
+	roomExpectError(t, s.Do(t, "POST", roomCS("createRoom"), map[string]any{}, alice.Token), 403, "M_FORBIDDEN", "second says no")
+	if len(p1.requests("user_may_create_room")) != 1 || len(p2.requests("user_may_create_room")) != 1 {
+		t.Errorf("requests: first %d, second %d; want one each", len(p1.requests("user_may_create_room")), len(p2.requests("user_may_create_room")))
+	}
+	metrics := string(s.Do(t, "GET", "/_synapse/metrics", nil, "").Raw)
+	for _, want := range []string{
+		`sluice_module_callback_decisions_total{callback="user_may_create_room",decision="allow",module="antispam.http"} 1`,
+		`sluice_module_callback_decisions_total{callback="user_may_create_room",decision="deny",module="antispam.http#2"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

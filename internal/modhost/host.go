@@ -163,14 +163,23 @@ func (h *Host) Load(ctx context.Context, entries []config.Module, svc Services) 
 	if err != nil {
 		return err
 	}
+	seen := map[string]int{}
 	for i, e := range entries {
 		f, _ := module.Lookup(e.Module)
+		// A module configured more than once (two policy servers, two
+		// wasm files) is told apart in metrics and logs: the second entry
+		// of a name is "name#2", and so on.
+		seen[e.Module]++
+		label := e.Module
+		if n := seen[e.Module]; n > 1 {
+			label = fmt.Sprintf("%s#%d", e.Module, n)
+		}
 		lm := &loaded{
 			index:   i,
-			name:    e.Module,
+			name:    label,
 			timeout: time.Duration(e.Timeout),
 			onError: e.OnError,
-			log:     h.log.With("module", e.Module),
+			log:     h.log.With("module", label),
 		}
 		if lm.timeout == 0 {
 			lm.timeout = DefaultTimeout
