@@ -229,6 +229,8 @@ func TestAntispamHTTPRejections(t *testing.T) {
 		{"reject with errcode and error", policyAnswer{status: 403, body: `{"errcode":"M_FORBIDDEN","error":"You are banned by policy"}`}, 403, "M_FORBIDDEN", "You are banned by policy", nil},
 		{"reject with another errcode and extra", policyAnswer{status: 400, body: `{"errcode":"M_LIMIT_EXCEEDED","error":"slow down","retry_after_ms":500}`}, 403, "M_LIMIT_EXCEEDED", "slow down", map[string]any{"retry_after_ms": float64(500)}},
 		{"reject without errcode", policyAnswer{status: 403, body: `{"reason":"spam"}`}, 403, "M_FORBIDDEN", "This message has been rejected as probable spam", map[string]any{"reason": "spam"}},
+		{"reject with an empty errcode", policyAnswer{status: 403, body: `{"errcode":"","error":"no"}`}, 403, "M_FORBIDDEN", "no", nil},
+		{"reject with a non-string errcode", policyAnswer{status: 403, body: `{"errcode":403}`}, 403, "M_FORBIDDEN", "This message has been rejected as probable spam", nil},
 		{"non-JSON error fails open for events (default)", policyAnswer{status: 500, body: `oops`}, 200, "", "", nil},
 	}
 	for i, tc := range cases {

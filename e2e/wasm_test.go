@@ -10,6 +10,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,6 +142,55 @@ func TestWasmCallbackArguments(t *testing.T) {
 			t.Errorf("the guest did not log %q; log:\n%s", want, logs.String())
 		}
 	}
+}
+
+// TestWasmSleepingGuest: with the real clock granted, a guest that sleeps
+// past its deadline is stopped at the deadline and does not hold its
+// (only) instance: the next call is served at once.
+func TestWasmSleepingGuest(t *testing.T) {
+	wasm := wasmtest.Build(t, wasmtest.Misbehave)
+	c := roomCBStart(t, nil, "  - module: wasm\n    timeout: 300ms\n    config: {path: "+wasm+", allow_clock: true, instances: 1}\n")
+	room := c.s.Do(t, "POST", roomCS("createRoom"), map[string]any{}, c.alice.Token).Expect(t, 200, "").Str("room_id")
+	start := time.Now()
+	roomExpectError(t, c.s.Do(t, "PUT", roomCS("rooms", room, "send", "m.room.message", "z1"), map[string]any{"msgtype": "m.text", "body": "sleep"}, c.alice.Token), 500, "M_UNKNOWN", "")
+	c.s.Do(t, "PUT", roomCS("rooms", room, "send", "m.room.message", "z2"), map[string]any{"msgtype": "m.text", "body": "fine"}, c.alice.Token).Expect(t, 200, "")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a guest sleeping 5 s held its instance for %s; the deadline is 300ms", d)
+	}
+}
+
+// TestWasmReplacedInstancesMemory: instances replaced after failures give
+// their memory back. (Reserving each instance's whole memory_limit up front
+// once made every replacement add it to the process's resident memory:
+// this test saw 149 MB then, and nothing now.)
+func TestWasmReplacedInstancesMemory(t *testing.T) {
+	wasm := wasmtest.Build(t, wasmtest.Misbehave)
+	c := roomCBStart(t, nil, "  - module: wasm\n    on_error: allow\n    config: {path: "+wasm+", memory_limit: 64M, instances: 2}\n")
+	room := c.s.Do(t, "POST", roomCS("createRoom"), map[string]any{}, c.alice.Token).Expect(t, 200, "").Str("room_id")
+	before := residentMB(t)
+	for i := range 40 {
+		c.s.Do(t, "PUT", roomCS("rooms", room, "send", "m.room.message", "p"+strconv.Itoa(i)), map[string]any{"msgtype": "m.text", "body": "panic"}, c.alice.Token).Expect(t, 200, "")
+	}
+	if grew := residentMB(t) - before; grew > 100 {
+		t.Errorf("40 replaced instances of 64M grew the process by %d MB", grew)
+	}
+}
+
+// residentMB is the process's resident memory (Linux), after a GC.
+func residentMB(t *testing.T) int {
+	runtime.GC()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status here")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb / 1024
+		}
+	}
+	t.Skip("no VmRSS in /proc/self/status")
+	return 0
 }
 
 // TestWasmSandbox: a guest cannot read the host's files, and its clock is

@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-im/sluice/module"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -50,6 +51,13 @@ type engine struct {
 	declared []string // the callbacks the guest implements
 
 	closeOnce sync.Once
+
+	// active counts calls under way, and closing refuses new ones: the
+	// runtime is closed (and guest memory unmapped) only once no guest
+	// code runs.
+	mu      sync.Mutex
+	closing bool
+	active  sync.WaitGroup
 }
 
 type instance struct {
@@ -80,9 +88,6 @@ func newEngine(cfg *parsed, log *slog.Logger) (*engine, error) {
 	rc := wazero.NewRuntimeConfig().
 		WithCompilationCache(compilationCache).
 		WithMemoryLimitPages(cfg.memoryPages).
-		// Reserve the cap up front: growing then never copies the
-		// memory (Go only backs the pages a guest touches).
-		WithMemoryCapacityFromMax(true).
 		// A guest that never returns is stopped at its call's deadline.
 		WithCloseOnContextDone(true)
 	e := &engine{cfg: cfg, log: log, rt: wazero.NewRuntimeWithConfig(ctx, rc),
@@ -105,8 +110,12 @@ func newEngine(cfg *parsed, log *slog.Logger) (*engine, error) {
 	}
 	e.compiled = compiled
 	for _, name := range []string{"sluice_abi_version", "sluice_start"} {
-		if _, found := compiled.ExportedFunctions()[name]; !found {
+		def, found := compiled.ExportedFunctions()[name]
+		if !found {
 			return nil, fmt.Errorf("wasm: %s does not export %s: it was not built with Sluice's guest SDK (or ABI %d)", cfg.path, name, abiVersion)
+		}
+		if err := checkSignature(name, def); err != nil {
+			return nil, fmt.Errorf("wasm: %s: %w", cfg.path, err)
 		}
 	}
 
@@ -116,7 +125,13 @@ func newEngine(cfg *parsed, log *slog.Logger) (*engine, error) {
 		WithStdout(e.output(slog.LevelInfo)).
 		WithStderr(e.output(slog.LevelWarn))
 	if cfg.allowClock {
-		mc = mc.WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+		// Sleeps are cut into short ones: a guest only notices its
+		// deadline when control is back in its code, so one long sleep
+		// would hold the call (and its instance) past the deadline. A Go
+		// guest's scheduler sleeps again after an early wake-up.
+		mc = mc.WithSysWalltime().WithSysNanotime().WithNanosleep(func(ns int64) {
+			time.Sleep(min(time.Duration(ns), 10*time.Millisecond))
+		})
 	}
 	if cfg.allowRandom {
 		mc = mc.WithRandSource(rand.Reader)
@@ -140,6 +155,27 @@ func (e *engine) close() {
 	e.closeOnce.Do(func() { e.rt.Close(context.Background()) })
 }
 
+// shutdown refuses new calls, waits (until ctx ends) for those under way,
+// then closes. A call still running when ctx ends keeps the runtime open:
+// it is left to the process's exit rather than unmapped under the guest.
+func (e *engine) shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() { e.active.Wait(); close(done) }()
+	select {
+	case <-done:
+		e.close()
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wasm: %s: calls still running at shutdown: %w", e.cfg.path, ctx.Err())
+	}
+}
+
+// errClosing: a call after the module began to close.
+var errClosing = errors.New("wasm: the module is closing")
+
 // output is where a guest's stdout or stderr goes: the module's log, a
 // line at a time (a Go guest's panic message arrives on stderr).
 func (e *engine) output(level slog.Level) *lineLogger {
@@ -154,6 +190,7 @@ func (e *engine) instantiate(ctx context.Context, declared *[]string) (*instance
 	var names []string
 	st := &callState{config: e.cfg.guestConfig, declare: &names, log: e.log}
 	ctx = context.WithValue(ctx, stateKey{}, st)
+	ctx = experimental.WithMemoryAllocator(ctx, memoryAllocator)
 	mod, err := e.rt.InstantiateModule(ctx, e.compiled, e.modCfg)
 	if err != nil {
 		return nil, fmt.Errorf("wasm: starting %s: %w", e.cfg.path, err)
@@ -186,12 +223,23 @@ func (e *engine) instantiate(ctx context.Context, declared *[]string) (*instance
 		if fn == nil {
 			return fail(fmt.Errorf("wasm: %s declares %s but does not export sluice_%s", e.cfg.path, name, name))
 		}
+		if err := checkSignature("sluice_"+name, fn.Definition()); err != nil {
+			return fail(fmt.Errorf("wasm: %s: %w", e.cfg.path, err))
+		}
 		inst.fns[name] = fn
 	}
 	if declared != nil {
 		*declared = names
 	}
 	return inst, nil
+}
+
+// checkSignature refuses an ABI export that is not () -> i32.
+func checkSignature(name string, def api.FunctionDefinition) error {
+	if len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 1 || def.ResultTypes()[0] != api.ValueTypeI32 {
+		return fmt.Errorf("export %s must be a function () -> i32 (guest ABI %d)", name, abiVersion)
+	}
+	return nil
 }
 
 // get takes an idle instance, or starts a new one when fewer than the
@@ -206,7 +254,10 @@ func (e *engine) get(ctx context.Context) (*instance, error) {
 	case inst := <-e.idle:
 		return inst, nil
 	case e.slots <- struct{}{}:
-		inst, err := e.instantiate(ctx, nil)
+		// Starting an instance (a Go guest's runtime start takes several
+		// milliseconds) is not bounded by this call's deadline: a short
+		// deadline would otherwise fail every start after a replacement.
+		inst, err := e.instantiate(context.WithoutCancel(ctx), nil)
 		if err != nil {
 			<-e.slots
 			return nil, err
@@ -239,7 +290,15 @@ func (e *errGuest) Error() string { return "wasm guest: " + e.msg }
 
 // call runs one callback export and returns its result.
 func (e *engine) call(ctx context.Context, name string, st *callState) (int32, error) {
-	growStack()
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return 0, errClosing
+	}
+	e.active.Add(1)
+	e.mu.Unlock()
+	defer e.active.Done()
+	_ = growStack()
 	inst, err := e.get(ctx)
 	if err != nil {
 		return 0, err
@@ -256,7 +315,13 @@ func (e *engine) call(ctx context.Context, name string, st *callState) (int32, e
 		return 0, describe(err)
 	}
 	r := int32(uint32(inst.stack[0]))
-	e.put(inst)
+	if ctx.Err() != nil {
+		// The deadline passed as the call returned: wazero may close the
+		// instance an instant later, so it is not put back.
+		e.discard(inst)
+	} else {
+		e.put(inst)
+	}
 	if r == resultError {
 		return 0, &errGuest{msg: st.errmsg}
 	}
@@ -270,17 +335,16 @@ func (e *engine) call(ctx context.Context, name string, st *callState) (int32, e
 // call: more than the rest of a short call costs.
 //
 //go:noinline
-func growStack() {
+func growStack() byte {
 	var pad [16 << 10]byte
 	// An index the compiler cannot know keeps the array (and the frame).
 	pad[stackIndex%len(pad)] = 1
-	stackSink = pad[(stackIndex*7)%len(pad)]
+	return pad[(stackIndex*7)%len(pad)]
 }
 
-var (
-	stackIndex = 1
-	stackSink  byte
-)
+// stackIndex is only read (written by no one): growStack's callers never
+// race on it.
+var stackIndex = 1
 
 // describe says what happened to a guest whose call failed.
 func describe(err error) error {

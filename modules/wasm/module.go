@@ -75,10 +75,10 @@ func newModule(config any, api *module.API) (any, error) {
 	return m, nil
 }
 
-// Close stops every instance.
-func (m *Module) Close(context.Context) error {
-	m.e.close()
-	return nil
+// Close stops every instance, once the calls under way have ended (or
+// ctx has).
+func (m *Module) Close(ctx context.Context) error {
+	return m.e.shutdown(ctx)
 }
 
 // decide runs a decision callback.

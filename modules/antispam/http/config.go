@@ -83,13 +83,19 @@ func parseConfig(raw module.RawConfig) (any, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &module.ConfigError{Path: []string{"base_url"}, Msg: fmt.Sprintf("%q is not an http(s) URL", c.BaseURL)}
 	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		// The callback's name is appended to the URL as text.
+		return nil, &module.ConfigError{Path: []string{"base_url"}, Msg: fmt.Sprintf("%q must not have a query or fragment: /<callback> is appended to it", c.BaseURL)}
+	}
 	// A plain string join, as the Python module does: base_url must not
 	// end in "/" there either, but a trailing one is forgiven here.
 	p.baseURL = strings.TrimRight(c.BaseURL, "/")
 
 	switch {
-	case c.Authorization != "":
-		p.auth = "Bearer " + c.Authorization
+	case strings.TrimSpace(c.Authorization) != "":
+		// Trimmed like the file's: a YAML block scalar ends in a newline,
+		// which would make every request's header invalid.
+		p.auth = "Bearer " + strings.TrimSpace(c.Authorization)
 	case c.AuthorizationPath != "":
 		b, err := os.ReadFile(c.AuthorizationPath)
 		if err != nil {

@@ -52,6 +52,13 @@ func TestParseConfig(t *testing.T) {
 			}},
 		{name: "no base_url", yaml: "authorization: x", wantErr: "base_url: is required"},
 		{name: "relative base_url", yaml: "base_url: /antispam", wantErr: "not an http(s) URL"},
+		{name: "base_url with a query", yaml: "base_url: http://p/api?x=1", wantErr: "must not have a query"},
+		{name: "secret is trimmed", yaml: "base_url: http://p\nauthorization: |\n  abc\n",
+			check: func(t *testing.T, p *parsed) {
+				if p.auth != "Bearer abc" {
+					t.Errorf("auth %q", p.auth)
+				}
+			}},
 		{name: "missing secret file", yaml: "base_url: http://p\nauthorization_path: /nonexistent/secret", wantErr: "authorization_path:"},
 		{name: "ping is not a callback", yaml: "base_url: http://p\nasync: {ping: true}", wantErr: "async.ping: \"ping\" is not a callback"},
 		{name: "unsupported callback", yaml: "base_url: http://p\nenabled_callbacks: [check_registration_for_spam]", wantErr: "enabled_callbacks.0: check_registration_for_spam is not carried"},

@@ -70,6 +70,9 @@ type Module struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	asyncSem chan struct{}
+
+	mu     sync.Mutex // guards closed, and wg.Add against Close's Wait
+	closed bool
 }
 
 func newModule(config any, api *module.API) (any, error) {
@@ -133,9 +136,13 @@ func newModule(config any, api *module.API) (any, error) {
 // Close stops the start-up ping and waits (until ctx ends) for background
 // requests.
 func (m *Module) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true // no background request starts after this
+	m.mu.Unlock()
 	m.stop()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
+	defer m.client.CloseIdleConnections()
 	select {
 	case <-done:
 		return nil
@@ -275,11 +282,12 @@ func (m *Module) call(ctx context.Context, callback string, body any) module.Dec
 		// JSON, but not an object: a rejection without details.
 		return module.Deny(module.CodeForbidden)
 	}
-	if code, ok := obj["errcode"].(string); ok && code != "" {
-		delete(obj, "errcode")
-		return module.DenyWith(code, obj)
-	}
-	return module.DenyWith(module.CodeForbidden, obj)
+	// An errcode that is missing, empty or not a string is M_FORBIDDEN
+	// (Deny's default), and is dropped: left among the extra fields it
+	// would overwrite the client's errcode.
+	code, _ := obj["errcode"].(string)
+	delete(obj, "errcode")
+	return module.DenyWith(code, obj)
 }
 
 // failure is the answer when the server could not be asked or answered
@@ -355,7 +363,14 @@ func (m *Module) startAsync(callback string, payload []byte) {
 		m.log.Error("too many background requests in flight; dropping this one", "callback", callback, "limit", maxAsync)
 		return
 	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		<-m.asyncSem
+		return
+	}
 	m.wg.Add(1)
+	m.mu.Unlock()
 	go func() {
 		defer m.wg.Done()
 		defer func() { <-m.asyncSem }()

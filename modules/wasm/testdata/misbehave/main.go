@@ -38,6 +38,8 @@ func init() {
 				for {
 					sink = append(sink, make([]byte, 1<<20))
 				}
+			case "sleep":
+				time.Sleep(5 * time.Second)
 			case "error":
 				return guest.Allow, errors.New("misbehave: told to fail")
 			case "deny":
