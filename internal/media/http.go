@@ -224,6 +224,23 @@ func wait(r *http.Request) (time.Duration, error) {
 	return min(time.Duration(ms)*time.Millisecond, MaxWait), nil
 }
 
+// begin is what every download and thumbnail answer starts with: the
+// security headers (errors included), the path's server name, and the
+// token on the authenticated paths.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, legacy bool) (serverName string, err error) {
+	setSecurityHeaders(w.Header())
+	serverName = r.PathValue("serverName")
+	if err := checkServerName(serverName); err != nil {
+		return "", err
+	}
+	if !legacy {
+		if _, err := h.authenticate(r); err != nil {
+			return "", err
+		}
+	}
+	return serverName, nil
+}
+
 func (h *Handler) legacyDownload(w http.ResponseWriter, r *http.Request) error {
 	return h.serveDownload(w, r, true)
 }
@@ -236,15 +253,9 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) error {
 // authentication (and without media uploaded under
 // enable_authenticated_media), authenticated ones for every user.
 func (h *Handler) serveDownload(w http.ResponseWriter, r *http.Request, legacy bool) error {
-	setSecurityHeaders(w.Header())
-	serverName := r.PathValue("serverName")
-	if err := checkServerName(serverName); err != nil {
+	serverName, err := h.begin(w, r, legacy)
+	if err != nil {
 		return err
-	}
-	if !legacy {
-		if _, err := h.authenticate(r); err != nil {
-			return err
-		}
 	}
 	d, err := wait(r)
 	if err != nil {
@@ -296,15 +307,9 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) error {
 
 // serveThumbnail answers both thumbnail endpoints.
 func (h *Handler) serveThumbnail(w http.ResponseWriter, r *http.Request, legacy bool) error {
-	setSecurityHeaders(w.Header())
-	serverName := r.PathValue("serverName")
-	if err := checkServerName(serverName); err != nil {
+	serverName, err := h.begin(w, r, legacy)
+	if err != nil {
 		return err
-	}
-	if !legacy {
-		if _, err := h.authenticate(r); err != nil {
-			return err
-		}
 	}
 	width, err := queryInt(r, "width", 0, true)
 	if err != nil {

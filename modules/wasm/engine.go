@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-im/sluice/module"
+	"github.com/sluice-im/sluice/modules/wasm/guest"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -469,40 +470,27 @@ func state(ctx context.Context) *callState {
 	return st
 }
 
-// Event field numbers of the ABI.
-const (
-	fieldEventID = iota
-	fieldType
-	fieldSender
-	fieldRoomID
-	fieldStateKey
-	fieldRedacts
-	fieldMembership
-	fieldContent
-	fieldJSON
-)
-
 func (st *callState) eventField(f uint32) (string, bool) {
 	ev := st.ev
 	if ev == nil {
 		return "", false
 	}
 	switch f {
-	case fieldEventID:
+	case guest.FieldEventID:
 		return ev.EventID(), true
-	case fieldType:
+	case guest.FieldType:
 		return ev.Type(), true
-	case fieldSender:
+	case guest.FieldSender:
 		return ev.Sender(), true
-	case fieldRoomID:
+	case guest.FieldRoomID:
 		return ev.RoomID(), true
-	case fieldStateKey:
+	case guest.FieldStateKey:
 		return ev.StateKey()
-	case fieldRedacts:
+	case guest.FieldRedacts:
 		return ev.Redacts(), true
-	case fieldMembership:
+	case guest.FieldMembership:
 		return ev.Membership(), true
-	case fieldContent:
+	case guest.FieldContent:
 		if st.evJSON == nil {
 			st.evJSON = ev.JSON()
 		}
@@ -513,7 +501,7 @@ func (st *callState) eventField(f uint32) (string, bool) {
 			return "{}", true
 		}
 		return string(c.Content), true
-	case fieldJSON:
+	case guest.FieldJSON:
 		if st.evJSON == nil {
 			st.evJSON = ev.JSON()
 		}

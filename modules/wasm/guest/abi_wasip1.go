@@ -137,19 +137,19 @@ func eventField(f uint32) (string, bool) {
 	return string(b), ok
 }
 
-func (Event) EventID() string { s, _ := eventField(fieldEventID); return s }
-func (Event) Type() string    { s, _ := eventField(fieldType); return s }
-func (Event) Sender() string  { s, _ := eventField(fieldSender); return s }
-func (Event) RoomID() string  { s, _ := eventField(fieldRoomID); return s }
+func (Event) EventID() string { s, _ := eventField(FieldEventID); return s }
+func (Event) Type() string    { s, _ := eventField(FieldType); return s }
+func (Event) Sender() string  { s, _ := eventField(FieldSender); return s }
+func (Event) RoomID() string  { s, _ := eventField(FieldRoomID); return s }
 
 // StateKey returns the state key and whether the event is a state event.
-func (Event) StateKey() (string, bool) { return eventField(fieldStateKey) }
+func (Event) StateKey() (string, bool) { return eventField(FieldStateKey) }
 
 // Redacts is the event an m.room.redaction redacts, "" otherwise.
-func (Event) Redacts() string { s, _ := eventField(fieldRedacts); return s }
+func (Event) Redacts() string { s, _ := eventField(FieldRedacts); return s }
 
 // Membership is an m.room.member event's membership, "" otherwise.
-func (Event) Membership() string { s, _ := eventField(fieldMembership); return s }
+func (Event) Membership() string { s, _ := eventField(FieldMembership); return s }
 
 // OriginServerTS is the event's timestamp in milliseconds.
 func (Event) OriginServerTS() int64 { return hostEventTS() }
@@ -163,13 +163,13 @@ func (Event) ContentString(key string) (string, bool) {
 
 // ContentJSON is the event's content as JSON.
 func (Event) ContentJSON() []byte {
-	b, _ := readEventField(fieldContent)
+	b, _ := readEventField(FieldContent)
 	return append([]byte(nil), b...)
 }
 
 // JSON is the whole event as JSON (the federation format).
 func (Event) JSON() []byte {
-	b, _ := readEventField(fieldJSON)
+	b, _ := readEventField(FieldJSON)
 	return append([]byte(nil), b...)
 }
 

@@ -117,18 +117,19 @@ type RegistrationCheck struct {
 	RequestInfo, EmailThreepid []byte
 }
 
-// Event field numbers of the ABI (docs/modules/wasm.md).
+// Event field numbers of the ABI's event_field import
+// (docs/modules/wasm.md). The host uses these too: one definition for
+// both sides.
 const (
-	fieldEventID = iota
-	fieldType
-	fieldSender
-	fieldRoomID
-	fieldStateKey
-	fieldRedacts
-	fieldMembership
-	fieldContent
-	fieldJSON
-	fieldOriginServerTS
+	FieldEventID = iota
+	FieldType
+	FieldSender
+	FieldRoomID
+	FieldStateKey
+	FieldRedacts
+	FieldMembership
+	FieldContent
+	FieldJSON
 )
 
 // Callback names, as the guest declares them to the host.
